@@ -1,0 +1,16 @@
+//! hf-cache-exporter: a read-only Prometheus exporter for the HuggingFace Hub cache.
+//!
+//! # Layout
+//! - Pure logic, unit-tested without a disk: [`repo_ref`] (what users write → repo folders),
+//!   [`roots`] (where the cache is), [`config`] (YAML + flags → settings), [`accept`]
+//!   (content negotiation), [`render`] (snapshot → exposition text), [`downloads`]
+//!   (progress, stalled and abandoned state), [`logging`] (logfmt/json lines).
+//! - The only code that touches the cache: [`scan`]. It never writes, locks or renames.
+//! - Async glue: [`coordinator`] (single-flight scans, interval mode) and [`server`] (hyper).
+//! - One-shot commands: [`report`] (`scan`, `textfile`).
+
+pub mod accept;
+pub mod downloads;
+pub mod logging;
+pub mod process;
+pub mod roots;
