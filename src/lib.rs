@@ -10,6 +10,7 @@
 //! - One-shot commands: [`report`] (`scan`, `textfile`).
 
 pub mod accept;
+pub mod blob_name;
 pub mod downloads;
 pub mod logging;
 pub mod process;
