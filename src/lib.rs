@@ -14,4 +14,5 @@ pub mod blob_name;
 pub mod downloads;
 pub mod logging;
 pub mod process;
+pub mod repo_ref;
 pub mod roots;
