@@ -1,0 +1,158 @@
+//! How far a revision's download has got, from its tree listing, which blobs are complete,
+//! and how many bytes the temp files of the missing blobs hold.
+//!
+//! Counting rule for temp files (the caller applies it with [`temp_file_bytes`] and keeps,
+//! per etag, the largest value over that etag's temp files, since parallel attempts on
+//! broken-lock filesystems each write their own copy):
+//! - `*.sync.part` (hf-hub 0.4 tokio) is preallocated to `size + 8` at t=0 and sparse, so its
+//!   apparent size says nothing; allocated bytes are what was really written.
+//! - Every other temp file (`*.incomplete`, `*.part`) is written in order, so `st_size` is
+//!   exact; allocated bytes would add filesystem noise (block rounding, XFS speculative
+//!   preallocation, compression). Old sparse writers (hf_transfer, hf_xet <= 1.2) can make
+//!   `st_size` run ahead; that is capped by the blob size and accepted.
+
+use std::collections::{HashMap, HashSet};
+
+use super::tree::{TreeEntry, distinct_sizes};
+
+/// Progress of one revision. `ratio` is `done_bytes / expected_bytes` in `[0, 1]`; an empty
+/// revision counts as finished (`1.0`) so "not yet complete" alerts never fire on it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    pub expected_bytes: u64,
+    pub done_bytes: u64,
+    pub ratio: f64,
+}
+
+/// Bytes a single temp file contributes, per the rule in the module docs.
+/// `preallocated` is true for hf-hub's `*.sync.part`.
+pub fn temp_file_bytes(size: u64, allocated: u64, preallocated: bool) -> u64 {
+    if preallocated { allocated } else { size }
+}
+
+/// Sum over the distinct etags of `entries`: the full size if `is_complete` says the blob is
+/// there, else what its temp files hold (`temp_bytes[etag]`, capped at the size), else 0.
+/// `is_complete` is asked once per etag, with the first entry that carries it.
+pub fn progress(
+    entries: &[TreeEntry],
+    is_complete: &dyn Fn(&TreeEntry) -> bool,
+    temp_bytes: &HashMap<String, u64>,
+) -> Progress {
+    let sizes = distinct_sizes(entries);
+    let mut seen: HashSet<&str> = HashSet::with_capacity(sizes.len());
+    let mut expected: u64 = 0;
+    let mut done: u64 = 0;
+    for entry in entries {
+        if !seen.insert(entry.etag.as_str()) {
+            continue;
+        }
+        let size = sizes
+            .get(entry.etag.as_str())
+            .copied()
+            .unwrap_or(entry.size);
+        expected = expected.saturating_add(size);
+        let got = if is_complete(entry) {
+            size
+        } else {
+            temp_bytes.get(&entry.etag).copied().unwrap_or(0).min(size)
+        };
+        done = done.saturating_add(got);
+    }
+    let ratio = if expected == 0 {
+        1.0
+    } else {
+        (done as f64 / expected as f64).clamp(0.0, 1.0)
+    };
+    Progress {
+        expected_bytes: expected,
+        done_bytes: done,
+        ratio,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::downloads::tree::expected_bytes;
+
+    fn entry(path: &str, etag: &str, size: u64) -> TreeEntry {
+        TreeEntry {
+            path: path.into(),
+            etag: etag.into(),
+            size,
+        }
+    }
+
+    fn temps(pairs: &[(&str, u64)]) -> HashMap<String, u64> {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn complete_blobs_plus_partial_temp_files() {
+        let entries = [
+            entry("config.json", "c", 100),
+            entry("model-1.safetensors", "m1", 1000),
+            entry("model-2.safetensors", "m2", 1000),
+        ];
+        let complete = |e: &TreeEntry| e.etag == "c";
+        let p = progress(&entries, &complete, &temps(&[("m1", 250)]));
+        assert_eq!((p.expected_bytes, p.done_bytes), (2100, 350));
+        assert!((p.ratio - 350.0 / 2100.0).abs() < 1e-12);
+        assert_eq!(p.expected_bytes, expected_bytes(&entries));
+    }
+
+    #[test]
+    fn shared_etag_counts_once_and_temp_bytes_are_capped() {
+        let entries = [entry("a.bin", "e", 10), entry("copy/a.bin", "e", 10)];
+        let asked = std::cell::Cell::new(0);
+        let never = |_: &TreeEntry| {
+            asked.set(asked.get() + 1);
+            false
+        };
+        // A sparse jump of st_size past the blob size must not exceed 100%.
+        let p = progress(&entries, &never, &temps(&[("e", 99)]));
+        assert_eq!((p.expected_bytes, p.done_bytes, p.ratio), (10, 10, 1.0));
+        assert_eq!(asked.get(), 1, "is_complete asked once per etag");
+    }
+
+    #[test]
+    fn nothing_downloaded_yet_and_temp_files_of_other_etags_ignored() {
+        let entries = [entry("a", "e1", 40)];
+        let p = progress(&entries, &|_| false, &temps(&[("unrelated", 40)]));
+        assert_eq!((p.done_bytes, p.ratio), (0, 0.0));
+    }
+
+    #[test]
+    fn empty_revision_is_finished() {
+        let p = progress(&[], &|_| false, &HashMap::new());
+        assert_eq!(
+            p,
+            Progress {
+                expected_bytes: 0,
+                done_bytes: 0,
+                ratio: 1.0
+            }
+        );
+        // Only zero-byte files: also complete, never NaN.
+        let p = progress(&[entry("empty", "e", 0)], &|_| false, &HashMap::new());
+        assert_eq!(p.ratio, 1.0);
+    }
+
+    #[test]
+    fn huge_sizes_saturate_instead_of_overflowing() {
+        let entries = [entry("a", "e1", u64::MAX), entry("b", "e2", u64::MAX)];
+        let p = progress(&entries, &|_| true, &HashMap::new());
+        assert_eq!(
+            (p.expected_bytes, p.done_bytes, p.ratio),
+            (u64::MAX, u64::MAX, 1.0)
+        );
+    }
+
+    #[test]
+    fn temp_file_bytes_rule() {
+        // hf-hub .sync.part: 50 MB apparent from t=0, 8 MB really written.
+        assert_eq!(temp_file_bytes(50_331_656, 8_388_608, true), 8_388_608);
+        // Python .incomplete: st_size is exact, allocated rounds up to blocks.
+        assert_eq!(temp_file_bytes(10_485_760, 10_489_856, false), 10_485_760);
+    }
+}

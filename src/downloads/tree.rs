@@ -1,0 +1,200 @@
+//! Parse `trees/<commit>.json` (huggingface_hub >= 1.22) into the list of files a revision
+//! should contain, so progress can be measured against a known total without the network.
+//!
+//! Format (`_tree_cache.py::write_tree_cache`): `{"format_version": 1, "files": {"<path>":
+//! {"size": N, "blob_id": "<git sha1>", "lfs_sha256"?: "..", "lfs_size"?: N, "xet_hash"?: ".."}}}`.
+//! Unknown keys are ignored so a newer writer adding fields does not blind us; an unknown
+//! `format_version` is refused because its fields may mean something else.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Deserialize;
+
+/// The only tree-cache layout we understand.
+const FORMAT_VERSION: u64 = 1;
+
+/// One file of a revision, keyed the way its blob is named on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeEntry {
+    /// Path inside the repo, as listed in the tree.
+    pub path: String,
+    /// Blob name in `blobs/`: the LFS sha256 when the file is in LFS/Xet, else the git blob sha1
+    /// (that is what the Hub sends as `X-Linked-Etag` / `ETag`).
+    pub etag: String,
+    /// Content size: `lfs_size` when present (the `size` of an LFS file may be its pointer's).
+    pub size: u64,
+}
+
+/// Why a tree file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    #[error("tree cache is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("tree cache has format_version {0}, only 1 is understood")]
+    UnknownFormat(u64),
+    #[error("tree cache has no `{0}`")]
+    MissingTopLevel(&'static str),
+    #[error("tree cache entry {path:?} has no `{field}`")]
+    MissingField { path: String, field: &'static str },
+}
+
+#[derive(Deserialize)]
+struct RawTree {
+    format_version: Option<u64>,
+    files: Option<BTreeMap<String, RawFile>>,
+}
+
+#[derive(Deserialize)]
+struct RawFile {
+    size: Option<u64>,
+    blob_id: Option<String>,
+    lfs_sha256: Option<String>,
+    lfs_size: Option<u64>,
+}
+
+/// Parse a tree cache file. Entries come back sorted by path (deterministic output).
+pub fn parse_tree(json: &str) -> Result<Vec<TreeEntry>, TreeError> {
+    let raw: RawTree = serde_json::from_str(json)?;
+    match raw.format_version {
+        None => return Err(TreeError::MissingTopLevel("format_version")),
+        Some(FORMAT_VERSION) => {}
+        Some(other) => return Err(TreeError::UnknownFormat(other)),
+    }
+    let files = raw.files.ok_or(TreeError::MissingTopLevel("files"))?;
+    files
+        .into_iter()
+        .map(|(path, file)| {
+            let missing = |field| TreeError::MissingField {
+                path: path.clone(),
+                field,
+            };
+            let etag = match file.lfs_sha256 {
+                Some(sha) => sha,
+                None => file.blob_id.ok_or_else(|| missing("blob_id"))?,
+            };
+            let size = match file.lfs_size {
+                Some(n) => n,
+                None => file.size.ok_or_else(|| missing("size"))?,
+            };
+            Ok(TreeEntry { path, etag, size })
+        })
+        .collect()
+}
+
+/// Bytes the revision occupies once complete: each etag counted once, because identical
+/// files share one blob on disk (same rule as `hf cache ls`). Should one etag be listed with
+/// different sizes (a corrupt tree), the largest wins so progress can never exceed 100%.
+pub fn expected_bytes(entries: &[TreeEntry]) -> u64 {
+    distinct_sizes(entries)
+        .values()
+        .fold(0, |sum: u64, n| sum.saturating_add(*n))
+}
+
+/// etag → size, deduplicated as described on [`expected_bytes`].
+pub(crate) fn distinct_sizes(entries: &[TreeEntry]) -> HashMap<&str, u64> {
+    let mut sizes: HashMap<&str, u64> = HashMap::new();
+    for e in entries {
+        let slot = sizes.entry(e.etag.as_str()).or_insert(0);
+        *slot = (*slot).max(e.size);
+    }
+    sizes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA_A: &str = "0ad4f1d5a4b3b2e1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7";
+
+    fn entry(path: &str, etag: &str, size: u64) -> TreeEntry {
+        TreeEntry {
+            path: path.into(),
+            etag: etag.into(),
+            size,
+        }
+    }
+
+    #[test]
+    fn lfs_fields_win_over_git_fields_and_extra_keys_are_ignored() {
+        let json = format!(
+            r#"{{"format_version": 1, "written_by": "future", "files": {{
+              "model.safetensors": {{"size": 134, "blob_id": "aaaa", "lfs_sha256": "{SHA_A}",
+                                     "lfs_size": 5000000000, "xet_hash": "ff", "new_key": [1]}},
+              "config.json": {{"size": 612, "blob_id": "1d2e3f"}}
+            }}}}"#
+        );
+        let got = parse_tree(&json).expect("valid tree");
+        assert_eq!(
+            got,
+            vec![
+                entry("config.json", "1d2e3f", 612),
+                entry("model.safetensors", SHA_A, 5_000_000_000),
+            ]
+        );
+    }
+
+    #[test]
+    fn null_optional_fields_fall_back_to_git_fields() {
+        let json = r#"{"format_version": 1, "files": {"a": {"size": 3, "blob_id": "b1",
+                       "lfs_sha256": null, "lfs_size": null}}}"#;
+        assert_eq!(parse_tree(json).unwrap(), vec![entry("a", "b1", 3)]);
+    }
+
+    #[test]
+    fn empty_file_list_is_valid() {
+        let got = parse_tree(r#"{"format_version": 1, "files": {}}"#).unwrap();
+        assert!(got.is_empty());
+        assert_eq!(expected_bytes(&got), 0);
+    }
+
+    #[test]
+    fn refuses_bad_json_unknown_version_and_missing_fields() {
+        assert!(matches!(parse_tree("{not json"), Err(TreeError::Json(_))));
+        assert!(matches!(parse_tree("[]"), Err(TreeError::Json(_))));
+        assert!(matches!(
+            parse_tree(r#"{"format_version": 2, "files": {}}"#),
+            Err(TreeError::UnknownFormat(2))
+        ));
+        assert!(matches!(
+            parse_tree(r#"{"files": {}}"#),
+            Err(TreeError::MissingTopLevel("format_version"))
+        ));
+        assert!(matches!(
+            parse_tree(r#"{"format_version": 1}"#),
+            Err(TreeError::MissingTopLevel("files"))
+        ));
+        let no_size = r#"{"format_version": 1, "files": {"x/y.bin": {"blob_id": "b"}}}"#;
+        match parse_tree(no_size) {
+            Err(TreeError::MissingField { path, field }) => {
+                assert_eq!((path.as_str(), field), ("x/y.bin", "size"));
+            }
+            other => panic!("expected MissingField, got {other:?}"),
+        }
+        let no_id = r#"{"format_version": 1, "files": {"c": {"size": 1}}}"#;
+        assert!(matches!(
+            parse_tree(no_id),
+            Err(TreeError::MissingField {
+                field: "blob_id",
+                ..
+            })
+        ));
+        let negative = r#"{"format_version": 1, "files": {"c": {"size": -1, "blob_id": "b"}}}"#;
+        assert!(matches!(parse_tree(negative), Err(TreeError::Json(_))));
+    }
+
+    #[test]
+    fn expected_bytes_counts_each_etag_once() {
+        let entries = [
+            entry("a/weights.bin", "e1", 100),
+            entry("b/weights.bin", "e1", 100), // same content under two paths: one blob
+            entry("c.txt", "e2", 7),
+        ];
+        assert_eq!(expected_bytes(&entries), 107);
+        // A corrupt tree listing one etag with two sizes never shrinks the total.
+        let odd = [entry("a", "e1", 5), entry("b", "e1", 9)];
+        assert_eq!(expected_bytes(&odd), 9);
+        // Absurd sizes saturate rather than panic on overflow.
+        let huge = [entry("a", "e1", u64::MAX), entry("b", "e2", 1)];
+        assert_eq!(expected_bytes(&huge), u64::MAX);
+    }
+}
