@@ -10,5 +10,6 @@
 //! - [`proc_locks`]: which inodes hold a lock, read from `/proc/locks` without locking.
 //! - [`tracker`]: per temp file history → repo is downloading, stalled, or has abandoned files.
 
+pub mod proc_locks;
 pub mod progress;
 pub mod tree;
