@@ -1,1 +1,155 @@
-//! (stub, being written)
+//! The standard `process_*` metrics on Linux, read from `/proc`.
+//!
+//! prometheus-client (client_rust) has no process collector, and dashboards expect these names.
+//! The parsers are pure and tested on literal `/proc` text; [`read`] is the thin I/O wrapper and
+//! any failure is an `Err` so the caller can simply omit the metrics (e.g. on non-Linux).
+
+use std::io;
+
+/// One sample of the exporter's own resource usage, in base units.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProcessStats {
+    /// User + system CPU time.
+    pub cpu_seconds_total: f64,
+    pub resident_memory_bytes: u64,
+    pub virtual_memory_bytes: u64,
+    pub open_fds: u64,
+    /// Soft `RLIMIT_NOFILE`; `None` when unlimited.
+    pub max_fds: Option<u64>,
+    /// Unix time the process started.
+    pub start_time_seconds: f64,
+    pub threads: u64,
+}
+
+/// Read /proc/self/{stat,limits,fd} and /proc/stat (btime). Errors → Err (the caller omits the
+/// metrics). `open_fds` includes the descriptor used to list `/proc/self/fd`, as in client_golang.
+pub fn read() -> io::Result<ProcessStats> {
+    let invalid =
+        |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("cannot parse {what}"));
+    let boot = parse_boot_time(&std::fs::read_to_string("/proc/stat")?)
+        .ok_or_else(|| invalid("btime in /proc/stat"))?;
+    let ticks = rustix::param::clock_ticks_per_second() as f64;
+    let page_size = rustix::param::page_size() as u64;
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let mut stats =
+        parse_stat(&stat, ticks, page_size, boot).ok_or_else(|| invalid("/proc/self/stat"))?;
+    stats.max_fds = parse_max_fds(&std::fs::read_to_string("/proc/self/limits")?);
+    let mut open_fds = 0;
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        entry?;
+        open_fds += 1;
+    }
+    stats.open_fds = open_fds;
+    Ok(stats)
+}
+
+/// Parse `/proc/<pid>/stat` (proc(5)). The command name may contain spaces and `)`, so fields are
+/// counted from the *last* `)`. `open_fds` and `max_fds` are left at their defaults.
+pub fn parse_stat(
+    stat: &str,
+    ticks_per_second: f64,
+    page_size: u64,
+    boot_time_seconds: f64,
+) -> Option<ProcessStats> {
+    let (_, after_comm) = stat.rsplit_once(')')?;
+    // fields[0] is field 3 (state) in proc(5) numbering.
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let field = |n: usize| -> Option<u64> { fields.get(n - 3)?.parse().ok() };
+    if ticks_per_second <= 0.0 {
+        return None;
+    }
+    let (utime, stime) = (field(14)?, field(15)?);
+    Some(ProcessStats {
+        cpu_seconds_total: (utime + stime) as f64 / ticks_per_second,
+        resident_memory_bytes: field(24)?.saturating_mul(page_size),
+        virtual_memory_bytes: field(23)?,
+        open_fds: 0,
+        max_fds: None,
+        start_time_seconds: boot_time_seconds + field(22)? as f64 / ticks_per_second,
+        threads: field(20)?,
+    })
+}
+
+/// The soft limit from the "Max open files" line of `/proc/<pid>/limits`; "unlimited" (or a
+/// missing line) → None.
+pub fn parse_max_fds(limits: &str) -> Option<u64> {
+    let line = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))?;
+    line.split_whitespace().next()?.parse().ok()
+}
+
+/// The `btime` line of `/proc/stat`: boot time in Unix seconds, needed because `starttime` in
+/// `/proc/<pid>/stat` is counted in clock ticks since boot.
+pub fn parse_boot_time(proc_stat: &str) -> Option<f64> {
+    let line = proc_stat.lines().find_map(|l| l.strip_prefix("btime "))?;
+    line.trim().parse::<u64>().ok().map(|b| b as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // From a real `cat /proc/self/stat`; the comm is changed to contain spaces and ") (".
+    const STAT: &str = "11855 (my (weird) prog) x) R 11853 11853 3531 0 -1 4194304 98 0 0 0 \
+        250 130 0 0 20 0 7 0 34600 3133440 381 18446744073709551615 94735119978496 \
+        94735119998377 140722650621968 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
+
+    #[test]
+    fn parses_stat_with_hostile_comm() {
+        let s = parse_stat(STAT, 100.0, 4096, 1_795_713_413.0).expect("parses");
+        assert_eq!(s.cpu_seconds_total, 3.8);
+        assert_eq!(s.resident_memory_bytes, 381 * 4096);
+        assert_eq!(s.virtual_memory_bytes, 3_133_440);
+        assert_eq!(s.threads, 7);
+        assert_eq!(s.start_time_seconds, 1_795_713_413.0 + 346.0);
+        assert_eq!((s.open_fds, s.max_fds), (0, None));
+    }
+
+    #[test]
+    fn rejects_truncated_or_garbled_stat() {
+        assert_eq!(parse_stat("", 100.0, 4096, 0.0), None);
+        assert_eq!(parse_stat("1 (x) R 1 2 3", 100.0, 4096, 0.0), None);
+        assert_eq!(
+            parse_stat(&STAT.replace(" 250 ", " -5 "), 100.0, 4096, 0.0),
+            None
+        );
+        assert_eq!(parse_stat(STAT, 0.0, 4096, 0.0), None);
+    }
+
+    #[test]
+    fn parses_limits() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+            Max cpu time              unlimited            unlimited            seconds   \n\
+            Max open files            1024                 1048576              files     \n";
+        assert_eq!(parse_max_fds(limits), Some(1024));
+        assert_eq!(parse_max_fds(&limits.replace("1024 ", "unlimited ")), None);
+        assert_eq!(
+            parse_max_fds("Max cpu time  unlimited unlimited seconds\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn parses_boot_time() {
+        let stat = "cpu  1 2 3 4\nintr 5 6\nctxt 7\nbtime 1795713413\nprocesses 9\n";
+        assert_eq!(parse_boot_time(stat), Some(1_795_713_413.0));
+        assert_eq!(parse_boot_time("cpu 1\nbtime x\n"), None);
+        assert_eq!(parse_boot_time("cpu 1\n"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn reads_own_process() {
+        let s = read().expect("/proc is readable on Linux");
+        assert!(s.threads >= 1 && s.open_fds >= 1, "{s:?}");
+        assert!(s.resident_memory_bytes > 0 && s.virtual_memory_bytes >= s.resident_memory_bytes);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        let now = now.map(|d| d.as_secs_f64()).unwrap_or_default();
+        assert!(
+            s.start_time_seconds > 1e9 && s.start_time_seconds <= now + 1.0,
+            "{s:?}"
+        );
+        assert!(s.max_fds.is_none_or(|m| m >= s.open_fds));
+    }
+}
