@@ -1,8 +1,7 @@
-//! Content negotiation for `/metrics` (conventions.md §1.2).
-//!
-//! Prometheus 2.x prefers OpenMetrics and Prometheus 3 fails a scrape whose Content-Type it did
-//! not ask for, so the `Accept` header is parsed properly (RFC 9110 §12.5.1, q-values, specific
-//! ranges beating wildcards) instead of a substring match. Never fails: anything odd means text.
+//! Content negotiation for `/metrics` (conventions.md §1.2). Prometheus 2.x prefers OpenMetrics
+//! and Prometheus 3 fails a scrape whose Content-Type it did not ask for, so `Accept` is parsed
+//! properly (RFC 9110 §12.5.1: q-values, specific ranges beat wildcards) rather than by substring.
+//! Never fails: anything odd means Prometheus text.
 
 /// The two exposition formats the exporter can render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,8 +1,7 @@
-//! The standard `process_*` metrics on Linux, read from `/proc`.
-//!
-//! prometheus-client (client_rust) has no process collector, and dashboards expect these names.
-//! The parsers are pure and tested on literal `/proc` text; [`read`] is the thin I/O wrapper and
-//! any failure is an `Err` so the caller can simply omit the metrics (e.g. on non-Linux).
+//! The standard `process_*` metrics on Linux, read from `/proc`: client_rust has no process
+//! collector and dashboards expect these names. The parsers are pure and tested on literal `/proc`
+//! text; [`read`] is the thin I/O wrapper, and any failure is an `Err` so the caller can simply
+//! omit the metrics (e.g. on non-Linux).
 
 use std::io;
 

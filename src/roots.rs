@@ -1,8 +1,7 @@
-//! Where the Hugging Face hub cache lives (docs/hf-cache.md §1.1).
-//!
-//! Mirrors `huggingface_hub/constants.py` step by step, including its Python `expanduser` +
-//! `expandvars` semantics, so the exporter watches the same folder the Python client writes to.
-//! Pure: the environment and home directory are arguments; only the `_from_env` helper reads them.
+//! Where the Hugging Face hub cache lives (docs/hf-cache.md §1.1). Mirrors
+//! `huggingface_hub/constants.py` step by step, with Python `expanduser` + `expandvars` semantics,
+//! so the exporter watches the folder the Python client writes to. Pure: environment and home are
+//! arguments; only [`default_cache_root_from_env`] reads the process state.
 
 use std::path::{Path, PathBuf};
 
