@@ -11,8 +11,12 @@
 
 pub mod accept;
 pub mod blob_name;
+pub mod config;
 pub mod downloads;
+pub mod duration;
+pub mod listen;
 pub mod logging;
 pub mod process;
 pub mod repo_ref;
 pub mod roots;
+pub mod scan;

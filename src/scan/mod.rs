@@ -1,0 +1,95 @@
+//! The only code that reads the cache. It lists a root, walks each repo folder's `blobs/` and
+//! `snapshots/` and returns plain facts; it never writes, locks, renames or deletes, and an odd
+//! entry becomes a counted [`errors::Reason`] instead of a failed scan.
+
+pub mod errors;
+mod fsstat;
+mod repo;
+mod root;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use errors::{ErrorTally, Reason};
+pub use fsstat::FsStats;
+pub use repo::scan_repo;
+pub use root::{Target, scan_cache};
+
+use crate::blob_name::TempKind;
+use crate::downloads::progress::Progress;
+use crate::repo_ref::RepoType;
+
+/// What the scan may do beyond counting bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScanOptions {
+    /// Read `/proc/locks` to tell whether temp files' lock files are held.
+    pub lock_probe: bool,
+}
+
+/// The metric-contract numbers of one repo folder.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RepoStats {
+    pub bytes: u64,
+    pub allocated_bytes: u64,
+    pub files: u64,
+    pub incomplete_files: u64,
+    pub incomplete_bytes: u64,
+    pub revisions: u64,
+    pub last_modified: Option<f64>,
+}
+
+/// A temp download file (`*.incomplete`, `*.part`, `*.sync.part`) in `R/blobs/`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TempFile {
+    pub name: String,
+    pub etag: String,
+    pub kind: TempKind,
+    pub size: u64,
+    pub allocated: u64,
+    pub mtime: f64,
+    /// `Some(held)` when `.locks/<folder>/<etag>.lock` exists and the probe ran.
+    pub lock_held: Option<bool>,
+    /// The finished blob `blobs/<etag>` is already there: this temp file is a leftover.
+    pub blob_exists: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepoReport {
+    pub repo_type: RepoType,
+    pub repo_id: String,
+    pub folder: String,
+    pub path: PathBuf,
+    /// Listed in the config (exported even when absent) rather than discovered.
+    pub configured: bool,
+    pub exists: bool,
+    pub stats: RepoStats,
+    pub temps: Vec<TempFile>,
+    /// From `trees/<commit>.json`; `None` when there is no tree file for the revision.
+    pub progress: Option<Progress>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheReport {
+    pub name: String,
+    pub path: PathBuf,
+    pub exists: bool,
+    /// Repo folders in the root (before the `max_repos` cap).
+    pub repos_found: u64,
+    /// Discovered repos left out by `max_repos`.
+    pub repos_dropped: u64,
+    pub fs: Option<FsStats>,
+    pub duration: Duration,
+    pub finished_at: f64,
+    pub errors: ErrorTally,
+    /// Whether the lock probe ran (enabled and `/proc/locks` readable).
+    pub lock_probe_ran: bool,
+    pub repos: Vec<RepoReport>,
+}
+
+/// Unix seconds of a timestamp, as a float (Prometheus' timestamp unit).
+pub(crate) fn unix_seconds(t: std::time::SystemTime) -> f64 {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
+    }
+}
