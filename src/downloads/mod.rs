@@ -12,4 +12,5 @@
 
 pub mod proc_locks;
 pub mod progress;
+pub mod tracker;
 pub mod tree;
