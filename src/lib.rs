@@ -18,5 +18,7 @@ pub mod listen;
 pub mod logging;
 pub mod process;
 pub mod repo_ref;
+pub mod render;
 pub mod roots;
 pub mod scan;
+pub mod snapshot;
