@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# test_20_client_caches: the exporter's counting rules against the REAL huggingface_hub client.
+#
+# 1. client_build_caches.py downloads from the fake hub (tests/fakehub) with the real client into five caches: hub,
+#    nosymlink (HF_HUB_DISABLE_SYMLINKS=1), killed (SIGKILLed mid-file), localdir (refs-only folder left by
+#    snapshot_download(local_dir=...)) and rmhalf (orphan blobs), and dumps scan_cache_dir() for each.
+# 2. client_diffcheck.py scan: `hf-cache-exporter scan --json --cache.dir <cache>` must agree per repo folder:
+#    bytes == client size_on_disk + temp files + orphan blobs, incomplete files, revisions, ids, and report the
+#    folders the client drops as corrupted.
+# 3. client_diffcheck.py metrics: hf_cache_bytes from a running exporter's /metrics == `scan --json` bytes.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$E2E_ROOT/tests/fakehub/fakehub.sh"
+
+require_cmd python3 curl
+[[ -x $E2E_PY ]] || die "venv python $E2E_PY missing; run tests/e2e/setup.sh"
+[[ -x $HFCE_BIN ]] || die "exporter binary $HFCE_BIN missing; build it or set HFCE_BIN"
+log "huggingface_hub $("$E2E_PY" -c 'import huggingface_hub as h; print(h.__version__)')"
+
+start_fakehub
+caches=$E2E_TMP/caches
+log "building caches with the real client (log: $E2E_TMP/build.log)"
+if ! "$E2E_PY" "$E2E_ROOT/tests/e2e/client_build_caches.py" --out "$caches" --hub-url "$FAKEHUB_URL" \
+    >"$E2E_TMP/build.log" 2>&1; then
+    tail -n 40 "$E2E_TMP/build.log" >&2
+    die "client_build_caches.py failed"
+fi
+jq -r '.caches | to_entries[] | "\(.key): \(.value.repos) repos, corrupted \(.value.corrupted), \(.value.incomplete_files) incomplete"' \
+    "$caches/manifest.json" | while read -r line; do log "client: $line"; done
+
+# The fixtures must contain what they claim, or the comparison below proves little.
+jq -e '[.repos[] | select(.revisions | length >= 3)] | length >= 1' "$caches/hub.scan.json" >/dev/null ||
+    die "hub cache: no repo with branch + tag + refs/pr/1 revisions"
+jq -e '.incomplete_files | length == 1 and .[0].size > 0' "$caches/killed.scan.json" >/dev/null ||
+    die "killed cache: expected exactly one non-empty .incomplete file"
+jq -e '.repos == [] and (.corrupted | length == 1)' "$caches/localdir.scan.json" >/dev/null ||
+    die "localdir cache: expected one folder dropped by scan_cache_dir"
+find "$caches/hub" -path '*/.no_exist/*' -type f | grep -q . || die "hub cache: no .no_exist entry"
+
+log "comparing exporter scan --json with scan_cache_dir"
+mkdir -p "$E2E_TMP/exporter-json"
+if ! python3 "$E2E_ROOT/tests/e2e/client_diffcheck.py" scan --bin "$HFCE_BIN" --caches "$caches" \
+    --save "$E2E_TMP/exporter-json" >"$E2E_TMP/diffcheck.txt" 2>&1; then
+    cat "$E2E_TMP/diffcheck.txt" >&2
+    die "exporter disagrees with huggingface_hub scan_cache_dir (MISMATCH lines above)"
+fi
+tail -n 1 "$E2E_TMP/diffcheck.txt" >&2
+
+log "comparing /metrics hf_cache_bytes with scan --json for the hub cache"
+"$HFCE_BIN" scan --json --cache.dir "$caches/hub" >"$E2E_TMP/hub.scan-again.json" ||
+    die "scan --json failed for $caches/hub"
+start_exporter --cache.dir "$caches/hub"
+http_get "$EXPORTER_URL/metrics" >"$E2E_TMP/hub.metrics" || die "GET /metrics failed"
+if ! python3 "$E2E_ROOT/tests/e2e/client_diffcheck.py" metrics --scan-json "$E2E_TMP/hub.scan-again.json" \
+    --metrics "$E2E_TMP/hub.metrics" >"$E2E_TMP/metricscheck.txt" 2>&1; then
+    cat "$E2E_TMP/metricscheck.txt" >&2
+    die "/metrics hf_cache_bytes disagrees with scan --json"
+fi
+tail -n 1 "$E2E_TMP/metricscheck.txt" >&2
+log "PASS"
