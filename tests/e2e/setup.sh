@@ -35,12 +35,13 @@ as_root() {
 }
 
 _E2E_APT_UPDATED=0
+_E2E_POLICY_RC_D=/usr/sbin/policy-rc.d
 _E2E_POLICY_RC_D_CREATED=0
 
 # Remove our temporary policy-rc.d (if we created one) however the script ends.
 _e2e_setup_cleanup() {
     if [[ $_E2E_POLICY_RC_D_CREATED -eq 1 ]]; then
-        as_root rm -f /usr/sbin/policy-rc.d || true
+        as_root rm -f "$_E2E_POLICY_RC_D" || true
     fi
 }
 trap _e2e_setup_cleanup EXIT
@@ -63,10 +64,11 @@ e2e_apt_install() {
     [[ ${#missing[@]} -eq 0 ]] && return 0
     # invoke-rc.d and deb-systemd-invoke ask policy-rc.d before starting a service; 101 means "not allowed".
     # Debian's docker images ship one; a bare machine may not, so add one for the duration of the install.
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    if [[ ! -e $_E2E_POLICY_RC_D ]]; then
+        setup_log "adding a temporary $_E2E_POLICY_RC_D so package installs start no daemons"
         printf '#!/bin/sh\n# temporary, created by hf-cache-exporter tests/e2e/setup.sh\nexit 101\n' |
-            as_root tee /usr/sbin/policy-rc.d >/dev/null
-        as_root chmod 0755 /usr/sbin/policy-rc.d
+            as_root tee "$_E2E_POLICY_RC_D" >/dev/null
+        as_root chmod 0755 "$_E2E_POLICY_RC_D"
         _E2E_POLICY_RC_D_CREATED=1
     fi
     if [[ $_E2E_APT_UPDATED -eq 0 ]]; then
