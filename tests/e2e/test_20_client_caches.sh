@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_20_client_caches: the exporter's counting rules against the REAL huggingface_hub client.
 #
+# 0. tests/fakehub/selftest.py: the fake hub answers what the client relies on (codes, headers, Range, pause).
 # 1. client_build_caches.py downloads from the fake hub (tests/fakehub) with the real client into five caches: hub,
 #    nosymlink (HF_HUB_DISABLE_SYMLINKS=1), killed (SIGKILLed mid-file), localdir (refs-only folder left by
 #    snapshot_download(local_dir=...)) and rmhalf (orphan blobs), and dumps scan_cache_dir() for each.
@@ -15,6 +16,12 @@ require_cmd python3 curl
 [[ -x $E2E_PY ]] || die "venv python $E2E_PY missing; run tests/e2e/setup.sh"
 [[ -x $HFCE_BIN ]] || die "exporter binary $HFCE_BIN missing; build it or set HFCE_BIN"
 log "huggingface_hub $("$E2E_PY" -c 'import huggingface_hub as h; print(h.__version__)')"
+
+if ! python3 "$E2E_ROOT/tests/fakehub/selftest.py" >"$E2E_TMP/fakehub-selftest.txt" 2>&1; then
+    grep -v '^ok ' "$E2E_TMP/fakehub-selftest.txt" >&2
+    die "fake hub self-test failed"
+fi
+log "$(tail -n 1 "$E2E_TMP/fakehub-selftest.txt")"
 
 start_fakehub
 caches=$E2E_TMP/caches
