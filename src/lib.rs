@@ -10,15 +10,21 @@
 //! - One-shot commands: [`report`] (`scan`, `textfile`).
 
 pub mod accept;
+pub mod app;
 pub mod blob_name;
+pub mod cli;
 pub mod config;
+pub mod coordinator;
 pub mod downloads;
 pub mod duration;
 pub mod listen;
 pub mod logging;
 pub mod process;
-pub mod repo_ref;
+pub mod progress_api;
 pub mod render;
+pub mod repo_ref;
+pub mod report;
 pub mod roots;
 pub mod scan;
+pub mod server;
 pub mod snapshot;

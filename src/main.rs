@@ -1,1 +1,14 @@
-fn main() {}
+//! Entry point: parse flags, run, map the outcome to an exit code.
+use clap::Parser;
+
+fn main() {
+    let cli = hf_cache_exporter::cli::Cli::parse();
+    let code = match hf_cache_exporter::app::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("hf-cache-exporter: {e:#}");
+            1
+        }
+    };
+    std::process::exit(code);
+}

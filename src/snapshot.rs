@@ -49,8 +49,11 @@ pub fn with_history(
     now: f64,
     errors_total: BTreeMap<Reason, u64>,
     scans_total: u64,
+    trust_locks_blindly: bool,
 ) -> CacheSnap {
-    let use_locks = report.lock_probe_ran && tracker.lock_signal_trusted();
+    // `lock_probe: on` keeps using locks even when they look untrustworthy; `auto` backs off.
+    let trusted = || trust_locks_blindly || tracker.lock_signal_trusted();
+    let use_locks = report.lock_probe_ran && trusted();
     let downloads = report
         .repos
         .iter()
@@ -62,7 +65,8 @@ pub fn with_history(
             }
         })
         .collect();
-    let lock_probe_enabled = report.lock_probe_ran && tracker.lock_signal_trusted();
+    let lock_probe_enabled =
+        report.lock_probe_ran && (trust_locks_blindly || tracker.lock_signal_trusted());
     CacheSnap {
         report,
         downloads,

@@ -6,6 +6,7 @@ pub mod errors;
 mod fsstat;
 mod repo;
 mod root;
+mod totals;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,7 +14,8 @@ use std::time::Duration;
 pub use errors::{ErrorTally, Reason};
 pub use fsstat::FsStats;
 pub use repo::scan_repo;
-pub use root::{Target, scan_cache};
+pub use root::{Target, scan_cache, scan_single};
+pub use totals::root_totals;
 
 use crate::blob_name::TempKind;
 use crate::downloads::progress::Progress;
@@ -86,8 +88,13 @@ pub struct CacheReport {
     pub repos: Vec<RepoReport>,
 }
 
+/// Now as unix seconds.
+pub fn unix_seconds_now() -> f64 {
+    unix_seconds(std::time::SystemTime::now())
+}
+
 /// Unix seconds of a timestamp, as a float (Prometheus' timestamp unit).
-pub(crate) fn unix_seconds(t: std::time::SystemTime) -> f64 {
+pub fn unix_seconds(t: std::time::SystemTime) -> f64 {
     match t.duration_since(std::time::UNIX_EPOCH) {
         Ok(d) => d.as_secs_f64(),
         Err(e) => -e.duration().as_secs_f64(),

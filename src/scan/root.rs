@@ -115,6 +115,28 @@ pub fn scan_cache(
     }
 }
 
+/// Scan one repo of a root on demand (`/download_progress` for a repo that is not exported).
+pub fn scan_single(spec: &CacheSpec, t: Target, opts: ScanOptions) -> (RepoReport, ErrorTally) {
+    let root = spec.path.as_path();
+    let mut errors = ErrorTally::default();
+    let present = root.join(&t.folder).is_dir();
+    let locks = if opts.lock_probe && present {
+        proc_locks::read_proc_locks().ok()
+    } else {
+        None
+    };
+    let root_real = fs::canonicalize(root).ok();
+    let r = report_for(
+        root,
+        root_real.as_deref(),
+        locks.as_ref(),
+        t,
+        present,
+        &mut errors,
+    );
+    (r, errors)
+}
+
 /// Scan one target in an existing root (the JSON endpoint's ad-hoc lookups use this too).
 pub(crate) fn report_for(
     root: &Path,

@@ -1,0 +1,190 @@
+//! Command-line flags in the exporter-toolkit spelling, each with an `HF_CACHE_EXPORTER_*`
+//! env var. Clap types stop here: [`Cli::overrides`] turns them into plain config values.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{LockProbe, Overrides, ScanMode};
+use crate::listen::ListenAddr;
+use crate::logging::{Level, LogFormat};
+use crate::repo_ref::RepoRef;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hf-cache-exporter",
+    version,
+    about = "Prometheus exporter for the HuggingFace Hub cache"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub flags: Flags,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan once and print a report (a table like `hf cache ls`, or JSON), then exit.
+    Scan {
+        /// Print JSON for scripts instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Scan once and write Prometheus text atomically to PATH (node_exporter textfile collector).
+    Textfile {
+        /// Output file, e.g. /var/lib/node_exporter/textfile/hf_cache.prom
+        path: PathBuf,
+    },
+    /// Validate the configuration and print it resolved, then exit.
+    CheckConfig,
+}
+
+#[derive(Debug, Args)]
+pub struct Flags {
+    /// YAML configuration file; flags override its values.
+    #[arg(
+        long = "config.file",
+        env = "HF_CACHE_EXPORTER_CONFIG_FILE",
+        global = true
+    )]
+    pub config_file: Option<PathBuf>,
+    /// Address to listen on (repeatable; ":PORT" = all interfaces). Default :10150 (provisional).
+    #[arg(
+        long = "web.listen-address",
+        env = "HF_CACHE_EXPORTER_WEB_LISTEN_ADDRESS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub listen: Vec<ListenAddr>,
+    /// Path under which to expose metrics [default: /metrics]
+    #[arg(
+        long = "web.telemetry-path",
+        env = "HF_CACHE_EXPORTER_WEB_TELEMETRY_PATH",
+        global = true
+    )]
+    pub telemetry_path: Option<String>,
+    /// Leave out process_* metrics.
+    #[arg(
+        long = "web.disable-exporter-metrics",
+        env = "HF_CACHE_EXPORTER_WEB_DISABLE_EXPORTER_METRICS",
+        global = true
+    )]
+    pub disable_exporter_metrics: bool,
+    /// Hub cache root to scan (repeatable) [default: as huggingface_hub resolves it]
+    #[arg(
+        long = "cache.dir",
+        env = "HF_CACHE_EXPORTER_CACHE_DIR",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub cache_dirs: Vec<String>,
+    /// Repo to export (repeatable): org/name, gpt2, datasets/org/name, a Hub URL, org/name@rev.
+    #[arg(long = "model", env = "HF_CACHE_EXPORTER_MODEL", value_delimiter = ',', value_parser = parse_ref, global = true)]
+    pub models: Vec<RepoRef>,
+    /// on-scrape (scan when scraped) or interval (background scans, for slow filesystems).
+    #[arg(long = "scan.mode", env = "HF_CACHE_EXPORTER_SCAN_MODE", global = true)]
+    pub scan_mode: Option<ScanMode>,
+    /// Time between background scans in interval mode [default: 30s]
+    #[arg(long = "scan.interval", env = "HF_CACHE_EXPORTER_SCAN_INTERVAL", value_parser = crate::duration::parse, global = true)]
+    pub scan_interval: Option<std::time::Duration>,
+    /// Reuse an on-scrape result younger than this [default: 0s]
+    #[arg(long = "scan.min-interval", env = "HF_CACHE_EXPORTER_SCAN_MIN_INTERVAL", value_parser = crate::duration::parse, global = true)]
+    pub scan_min_interval: Option<std::time::Duration>,
+    /// A download with no temp-file change for this long is stalled [default: 5m]
+    #[arg(long = "downloads.stall-after", env = "HF_CACHE_EXPORTER_DOWNLOADS_STALL_AFTER", value_parser = crate::duration::parse, global = true)]
+    pub stall_after: Option<std::time::Duration>,
+    /// A temp file unchanged for this long is abandoned whatever its lock says [default: 6h]
+    #[arg(long = "downloads.abandon-after", env = "HF_CACHE_EXPORTER_DOWNLOADS_ABANDON_AFTER", value_parser = crate::duration::parse, global = true)]
+    pub abandon_after: Option<std::time::Duration>,
+    /// Use /proc/locks to tell live downloads: auto, on or off [default: auto]
+    #[arg(
+        long = "downloads.lock-probe",
+        env = "HF_CACHE_EXPORTER_DOWNLOADS_LOCK_PROBE",
+        global = true
+    )]
+    pub lock_probe: Option<LockProbe>,
+    /// Only log messages with the given severity or above: debug, info, warn, error [default: info]
+    #[arg(long = "log.level", env = "HF_CACHE_EXPORTER_LOG_LEVEL", global = true)]
+    pub log_level: Option<Level>,
+    /// Output format of log messages: logfmt or json [default: logfmt]
+    #[arg(
+        long = "log.format",
+        env = "HF_CACHE_EXPORTER_LOG_FORMAT",
+        global = true
+    )]
+    pub log_format: Option<LogFormat>,
+}
+
+fn parse_ref(s: &str) -> Result<RepoRef, String> {
+    RepoRef::parse(s, None).map_err(|e| e.to_string())
+}
+
+impl Flags {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            cache_dirs: self.cache_dirs.clone(),
+            models: self.models.clone(),
+            listen: self.listen.clone(),
+            telemetry_path: self.telemetry_path.clone(),
+            disable_exporter_metrics: self.disable_exporter_metrics,
+            scan_mode: self.scan_mode,
+            scan_interval: self.scan_interval,
+            scan_min_interval: self.scan_min_interval,
+            stall_after: self.stall_after,
+            abandon_after: self.abandon_after,
+            lock_probe: self.lock_probe,
+            log_level: self.log_level,
+            log_format: self.log_format,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_parse_in_toolkit_spelling() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--web.listen-address",
+            ":1",
+            "--web.listen-address",
+            "127.0.0.1:2",
+            "--cache.dir",
+            "/a",
+            "--model",
+            "org/a",
+            "--model",
+            "datasets/org/b",
+            "--scan.mode",
+            "interval",
+            "--scan.interval",
+            "1m",
+            "--downloads.lock-probe",
+            "off",
+            "--log.level",
+            "debug",
+            "--log.format",
+            "json",
+            "scan",
+            "--json",
+        ])
+        .unwrap();
+        let o = cli.flags.overrides();
+        assert_eq!(o.listen.len(), 2);
+        assert_eq!(o.models.len(), 2);
+        assert_eq!(o.scan_mode, Some(ScanMode::Interval));
+        assert_eq!(o.scan_interval, Some(std::time::Duration::from_secs(60)));
+        assert_eq!(o.lock_probe, Some(LockProbe::Off));
+        assert!(matches!(cli.command, Some(Command::Scan { json: true })));
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        assert!(Cli::try_parse_from(["x", "--model", "../etc"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--scan.interval", "soon"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--web.listen-address", "nope"]).is_err());
+    }
+}

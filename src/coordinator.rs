@@ -1,0 +1,276 @@
+//! When scans run. On-scrape mode: concurrent scrapes share one walk (single-flight) and a
+//! result younger than `scan.min-interval` is reused. Interval mode: a background task rescans
+//! and scrapes get the latest snapshot at once. Walks run on blocking threads only.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use tokio::sync::Mutex;
+
+use crate::config::{LockProbe, ScanMode, Settings};
+use crate::downloads::tracker::{RepoDownloadState, Thresholds, Tracker};
+use crate::logging;
+use crate::repo_ref::RepoRef;
+use crate::scan::{self, CacheReport, Reason, RepoReport, ScanOptions, Target};
+use crate::snapshot::{self, Snapshot};
+
+pub struct Coordinator {
+    settings: Arc<Settings>,
+    /// Held for the whole of a walk: this is the single flight.
+    state: Mutex<State>,
+    latest: RwLock<Option<(Instant, Arc<Snapshot>)>>,
+    ready: AtomicBool,
+    adhoc: Mutex<HashMap<(usize, String), (Instant, Arc<(RepoReport, RepoDownloadState)>)>>,
+}
+
+struct State {
+    trackers: Vec<Tracker>,
+    errors_total: Vec<BTreeMap<Reason, u64>>,
+    scans_total: Vec<u64>,
+    /// Paths already logged, so a broken file is logged once, not on every scrape.
+    logged: HashSet<(Reason, PathBuf)>,
+}
+
+pub fn thresholds(s: &Settings) -> Thresholds {
+    Thresholds {
+        stall_after: s.stall_after.as_secs_f64(),
+        abandon_after: s.abandon_after.as_secs_f64(),
+    }
+}
+
+fn now() -> f64 {
+    scan::unix_seconds_now()
+}
+
+impl Coordinator {
+    pub fn new(settings: Arc<Settings>) -> Arc<Self> {
+        let n = settings.caches.len();
+        let th = thresholds(&settings);
+        Arc::new(Self {
+            state: Mutex::new(State {
+                trackers: (0..n).map(|_| Tracker::new(th)).collect(),
+                errors_total: vec![BTreeMap::new(); n],
+                scans_total: vec![0; n],
+                logged: HashSet::new(),
+            }),
+            settings,
+            latest: RwLock::new(None),
+            ready: AtomicBool::new(false),
+            adhoc: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// `/readyz`: the first scan has completed.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    fn latest(&self) -> Option<(Instant, Arc<Snapshot>)> {
+        self.latest
+            .read()
+            .map(|g| g.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// The snapshot a scrape should show.
+    pub async fn snapshot(&self) -> Arc<Snapshot> {
+        if self.settings.scan_mode == ScanMode::Interval {
+            if let Some((_, s)) = self.latest() {
+                return s;
+            }
+        }
+        let arrived = Instant::now();
+        let mut state = self.state.lock().await;
+        if let Some((at, s)) = self.latest() {
+            // Finished after we arrived (we waited for that walk) or still fresh enough.
+            if at >= arrived || at.elapsed() < self.settings.scan_min_interval {
+                return s;
+            }
+        }
+        self.scan_locked(&mut state).await
+    }
+
+    /// Interval mode's loop; ends when `shutdown` resolves.
+    pub async fn run_interval(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        let mut tick = tokio::time::interval(self.settings.scan_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tick.tick() => {
+                    let mut state = self.state.lock().await;
+                    self.scan_locked(&mut state).await;
+                }
+            }
+        }
+    }
+
+    async fn scan_locked(&self, state: &mut State) -> Arc<Snapshot> {
+        let settings = self.settings.clone();
+        let started = now();
+        let reports = tokio::task::spawn_blocking(move || scan_all(&settings))
+            .await
+            .unwrap_or_else(|e| {
+                logging::error("scan task failed", &[("err", &e)]);
+                Vec::new()
+            });
+        let force = self.settings.lock_probe == LockProbe::On;
+        let mut caches = Vec::with_capacity(reports.len());
+        for (i, report) in reports.into_iter().enumerate() {
+            for (reason, path, detail) in &report.errors.samples {
+                if state.logged.len() < 10_000 && state.logged.insert((*reason, path.clone())) {
+                    logging::warn(
+                        "scan error",
+                        &[
+                            ("cache", &report.name),
+                            ("reason", &reason.as_str()),
+                            ("path", &path.display()),
+                            ("err", detail),
+                        ],
+                    );
+                }
+            }
+            for (r, n) in &report.errors.counts {
+                *state.errors_total[i].entry(*r).or_default() += n;
+            }
+            if report.repos_dropped > 0 {
+                logging::warn(
+                    "max_repos reached; discovered repos left out",
+                    &[("cache", &report.name), ("dropped", &report.repos_dropped)],
+                );
+            }
+            state.scans_total[i] += 1;
+            let t = &mut state.trackers[i];
+            let snap = snapshot::with_history(
+                report,
+                t,
+                now(),
+                state.errors_total[i].clone(),
+                state.scans_total[i],
+                force,
+            );
+            t.forget_unseen(started);
+            logging::debug(
+                "scan done",
+                &[
+                    ("cache", &snap.report.name),
+                    ("repos", &snap.report.repos.len()),
+                    ("seconds", &snap.report.duration.as_secs_f64()),
+                ],
+            );
+            caches.push(snap);
+        }
+        let snap = Arc::new(Snapshot { caches });
+        if let Ok(mut g) = self.latest.write() {
+            *g = Some((Instant::now(), snap.clone()));
+        }
+        self.ready.store(true, Ordering::Release);
+        snap
+    }
+
+    /// `/download_progress` for one repo: from the snapshot when the repo is exported, else an
+    /// ad-hoc walk of just that repo under the same freshness rules (no series are added).
+    pub async fn repo_state(&self, r: &RepoRef) -> (RepoReport, RepoDownloadState) {
+        let folder = r.folder_name();
+        let cache_idx = self
+            .settings
+            .caches
+            .iter()
+            .position(|c| c.path.join(&folder).is_dir())
+            .unwrap_or(0);
+        let exported = self.settings.discover
+            || self
+                .settings
+                .models
+                .iter()
+                .any(|m| m.folder_name() == folder);
+        if exported && r.revision.is_none() {
+            let snap = self.snapshot().await;
+            if let Some(c) = snap.caches.get(cache_idx) {
+                if let Some(i) = c.report.repos.iter().position(|x| x.folder == folder) {
+                    return (c.report.repos[i].clone(), c.downloads[i].clone());
+                }
+            }
+        }
+        let key = (cache_idx, r.to_string());
+        let arrived = Instant::now();
+        let mut adhoc = self.adhoc.lock().await;
+        if let Some((at, v)) = adhoc.get(&key) {
+            if *at >= arrived || at.elapsed() < self.settings.scan_min_interval {
+                return (**v).clone();
+            }
+        }
+        let settings = self.settings.clone();
+        let target = Target::from(r);
+        let (mut report, errors) =
+            tokio::task::spawn_blocking(move || scan_one(&settings, cache_idx, target))
+                .await
+                .unwrap_or_else(|_| {
+                    (
+                        empty_report(r, &self.settings, cache_idx),
+                        Default::default(),
+                    )
+                });
+        report.configured = false;
+        let mut state = self.state.lock().await;
+        for (reason, n) in errors {
+            *state.errors_total[cache_idx].entry(reason).or_default() += n;
+        }
+        let name = &self.settings.caches[cache_idx].name;
+        let obs = snapshot::observations(name, &report, self.settings.lock_probe != LockProbe::Off);
+        let dl = if obs.is_empty() {
+            RepoDownloadState::default()
+        } else {
+            state.trackers[cache_idx].observe_repo(now(), &obs)
+        };
+        drop(state);
+        if adhoc.len() > 1000 {
+            adhoc.clear();
+        }
+        let v = Arc::new((report, dl));
+        adhoc.insert(key, (Instant::now(), v.clone()));
+        (*v).clone()
+    }
+}
+
+/// Scan every configured root (blocking).
+pub fn scan_all(s: &Settings) -> Vec<CacheReport> {
+    let opts = ScanOptions {
+        lock_probe: s.lock_probe != LockProbe::Off,
+    };
+    s.caches
+        .iter()
+        .map(|c| scan::scan_cache(c, &s.models, s.discover, s.max_repos, opts))
+        .collect()
+}
+
+fn scan_one(s: &Settings, idx: usize, t: Target) -> (RepoReport, BTreeMap<Reason, u64>) {
+    let opts = ScanOptions {
+        lock_probe: s.lock_probe != LockProbe::Off,
+    };
+    let (r, e) = scan::scan_single(&s.caches[idx], t, opts);
+    (r, e.counts)
+}
+
+fn empty_report(r: &RepoRef, s: &Settings, idx: usize) -> RepoReport {
+    let t = Target::from(r);
+    RepoReport {
+        repo_type: t.repo_type,
+        path: s.caches[idx].path.join(&t.folder),
+        repo_id: t.repo_id,
+        folder: t.folder,
+        configured: false,
+        exists: false,
+        stats: Default::default(),
+        temps: vec![],
+        progress: None,
+    }
+}

@@ -1,0 +1,300 @@
+//! HTTP: the telemetry path (content-negotiated), `/` landing page, `/healthz`, `/readyz`,
+//! `/download_progress` (JSON + CORS) and 404 for the rest. It takes already-bound listeners
+//! and a shutdown future, so tests bind `127.0.0.1:0` and stop it deterministically.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::accept;
+use crate::coordinator::{Coordinator, thresholds};
+use crate::logging;
+use crate::progress_api;
+use crate::render::{self, Meta};
+
+type Resp = Response<Full<Bytes>>;
+
+/// Serve until `shutdown` resolves, then let in-flight requests finish (up to 5 s).
+pub async fn serve(
+    listeners: Vec<TcpListener>,
+    coord: Arc<Coordinator>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let graceful = Arc::new(GracefulShutdown::new());
+    let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let mut tasks = tokio::task::JoinSet::new();
+    for listener in listeners {
+        let coord = coord.clone();
+        let graceful = graceful.clone();
+        let mut stop = tx.subscribe();
+        tasks.spawn(async move {
+            loop {
+                let (stream, _) = tokio::select! {
+                    _ = stop.recv() => return,
+                    r = listener.accept() => match r {
+                        Ok(s) => s,
+                        Err(e) => {
+                            // e.g. EMFILE: keep serving, back off a little.
+                            logging::warn("accept failed", &[("err", &e)]);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    },
+                };
+                let coord = coord.clone();
+                let svc = service_fn(move |req| {
+                    let coord = coord.clone();
+                    async move { Ok::<_, Infallible>(handle(req, &coord).await) }
+                });
+                let conn = http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(10))
+                    .serve_connection(TokioIo::new(stream), svc);
+                let fut = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = fut.await;
+                });
+            }
+        });
+    }
+    shutdown.await;
+    let _ = tx.send(());
+    while tasks.join_next().await.is_some() {}
+    if let Ok(g) = Arc::try_unwrap(graceful) {
+        let _ = tokio::time::timeout(Duration::from_secs(5), g.shutdown()).await;
+    }
+}
+
+async fn handle(req: Request<Incoming>, coord: &Coordinator) -> Resp {
+    let s = coord.settings();
+    let path = req.uri().path();
+    let method = req.method().clone();
+    if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        r.headers_mut().insert(
+            header::ALLOW,
+            HeaderValue::from_static("GET, HEAD, OPTIONS"),
+        );
+        return r;
+    }
+    let resp = if path == s.telemetry_path {
+        metrics(&req, coord).await
+    } else if path == "/download_progress" {
+        download_progress(&req, coord).await
+    } else {
+        match path {
+            "/" => landing(s),
+            "/healthz" | "/-/healthy" => text(StatusCode::OK, "ok\n"),
+            "/readyz" | "/-/ready" if coord.is_ready() => text(StatusCode::OK, "ready\n"),
+            "/readyz" | "/-/ready" => {
+                text(StatusCode::SERVICE_UNAVAILABLE, "first scan not done yet\n")
+            }
+            _ => text(StatusCode::NOT_FOUND, "not found\n"),
+        }
+    };
+    if method == Method::HEAD {
+        strip_body(resp)
+    } else {
+        resp
+    }
+}
+
+async fn metrics(req: &Request<Incoming>, coord: &Coordinator) -> Resp {
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let format = accept::negotiate(accept);
+    let snap = coord.snapshot().await;
+    let s = coord.settings();
+    let mut meta = Meta::from_build();
+    if s.scan_mode == crate::config::ScanMode::Interval {
+        meta.help_suffix = format!(
+            " Cached: from the background scan every {}.",
+            crate::duration::format(s.scan_interval)
+        );
+    }
+    if !s.disable_exporter_metrics {
+        meta.process = crate::process::read().ok();
+    }
+    let body = render::render(snap, meta, format);
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    r
+}
+
+async fn download_progress(req: &Request<Incoming>, coord: &Coordinator) -> Resp {
+    let s = coord.settings();
+    let origin = HeaderValue::from_str(&s.cors_origin).unwrap_or(HeaderValue::from_static("*"));
+    let mut r = if req.method() == Method::OPTIONS {
+        let mut r = Response::new(Full::new(Bytes::new()));
+        *r.status_mut() = StatusCode::NO_CONTENT;
+        let h = r.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, HEAD, OPTIONS"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("Content-Type"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        r
+    } else {
+        match model_name(req.uri().query()) {
+            Err(e) => json(StatusCode::BAD_REQUEST, &progress_api::error_json(&e)),
+            Ok(name) if name.trim().is_empty() => {
+                let root = s.caches[0].path.clone();
+                let th = thresholds(s);
+                let now = crate::scan::unix_seconds_now();
+                let totals =
+                    tokio::task::spawn_blocking(move || crate::scan::root_totals(&root, th, now))
+                        .await;
+                match totals {
+                    Ok(t) => json(StatusCode::OK, &progress_api::root_json(&name, &t)),
+                    Err(_) => json(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        &progress_api::error_json("scan failed"),
+                    ),
+                }
+            }
+            Ok(name) => match s.resolve_ref(&name) {
+                Err(e) => json(
+                    StatusCode::BAD_REQUEST,
+                    &progress_api::error_json(&e.to_string()),
+                ),
+                Ok(r) => {
+                    let (report, dl) = coord.repo_state(&r).await;
+                    json(
+                        StatusCode::OK,
+                        &progress_api::repo_json(&name, &report, &dl),
+                    )
+                }
+            },
+        }
+    };
+    r.headers_mut()
+        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    r.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Origin"));
+    r
+}
+
+/// The `model_name` query parameter, percent-decoded; bounded so a huge query costs nothing.
+fn model_name(query: Option<&str>) -> Result<String, String> {
+    let q = query.unwrap_or_default();
+    if q.len() > 2048 {
+        return Err("query string too long".into());
+    }
+    for pair in q.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k == "model_name" {
+            return percent_decode(v)
+                .ok_or_else(|| "model_name is not valid percent-encoded UTF-8".into());
+        }
+    }
+    Ok(String::new())
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = s.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+fn landing(s: &crate::config::Settings) -> Resp {
+    let path = html_escape(&s.telemetry_path);
+    let body = format!(
+        "<!DOCTYPE html>\n<html><head><title>hf-cache-exporter</title></head>\n<body style=\"font-family:sans-serif\">\n\
+<h1 style=\"color:#e6522c\">hf-cache-exporter</h1>\n<p>Prometheus exporter for the HuggingFace Hub cache, version {}.</p>\n\
+<ul>\n<li><a href=\"{path}\">Metrics</a></li>\n<li><a href=\"/download_progress\">Download progress (JSON)</a></li>\n\
+<li><a href=\"/healthz\">Health</a></li>\n<li><a href=\"/readyz\">Readiness</a></li>\n</ul>\n</body></html>\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn text(status: StatusCode, body: &'static str) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn json(status: StatusCode, v: &serde_json::Value) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// HEAD: same status and headers as GET, no body.
+fn strip_body(r: Resp) -> Resp {
+    let (parts, _) = r.into_parts();
+    Response::from_parts(parts, Full::new(Bytes::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parsing() {
+        assert_eq!(
+            model_name(Some("model_name=org%2Fname")).unwrap(),
+            "org/name"
+        );
+        assert_eq!(model_name(Some("a=1&model_name=gpt2")).unwrap(), "gpt2");
+        assert_eq!(model_name(None).unwrap(), "");
+        assert!(model_name(Some("model_name=%zz")).is_err());
+        assert!(model_name(Some("model_name=%ff")).is_err());
+        assert!(model_name(Some(&"x".repeat(5000))).is_err());
+    }
+}
