@@ -23,8 +23,11 @@ pub struct Coordinator {
     state: Mutex<State>,
     latest: RwLock<Option<(Instant, Arc<Snapshot>)>>,
     ready: AtomicBool,
-    adhoc: Mutex<HashMap<(usize, String), (Instant, Arc<(RepoReport, RepoDownloadState)>)>>,
+    adhoc: Mutex<HashMap<(usize, String), AdhocEntry>>,
 }
+
+/// An ad-hoc `/download_progress` result and when it was taken.
+type AdhocEntry = (Instant, Arc<(RepoReport, RepoDownloadState)>);
 
 struct State {
     trackers: Vec<Tracker>,
