@@ -194,11 +194,14 @@ impl Walker {
         let resolved = normalize(&blobs.join(&target));
         let in_root = resolved.starts_with(normalize(ctx.root))
             || ctx.root_real.is_some_and(|r| resolved.starts_with(r));
-        if !in_root || resolved.starts_with(normalize(repo)) {
+        if !in_root {
             return;
         }
+        // Inside R the target is counted where it lives; stat anyway to report loops and
+        // broken links (such links are rare, so this costs nothing in normal caches).
+        let inside_repo = resolved.starts_with(normalize(repo));
         match fs::metadata(link) {
-            Ok(meta) if meta.is_file() => self.content(&meta, true),
+            Ok(meta) if meta.is_file() && !inside_repo => self.content(&meta, true),
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.errors.add(
