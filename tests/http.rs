@@ -1,0 +1,303 @@
+//! The real server over raw HTTP/1.1 on 127.0.0.1: negotiation, endpoints, CORS, single-flight
+//! scans and graceful SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const PROM_2_42_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+struct Server {
+    child: Child,
+    port: u16,
+    _cache: Cache,
+}
+
+impl Server {
+    /// Start on a free port and wait for the `msg=listening address=...` log line.
+    fn start(cache: Cache, extra: &[&str]) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["--web.listen-address", "127.0.0.1:0", "--cache.dir"])
+            .arg(&cache.root)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            // Keep draining so the server never blocks on a full pipe.
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("msg=listening") {
+                    let addr = line.split("address=").nth(1).unwrap_or_default();
+                    let port = addr.split_whitespace().next().unwrap_or_default();
+                    let port = port.rsplit(':').next().unwrap_or_default().parse::<u16>();
+                    let _ = tx.send(port.ok());
+                }
+            }
+        });
+        let port = rx.recv_timeout(Duration::from_secs(20)).ok().flatten();
+        let Some(port) = port else {
+            let _ = child.kill();
+            panic!("server did not log its listening address");
+        };
+        Self {
+            child,
+            port,
+            _cache: cache,
+        }
+    }
+
+    fn get(&self, path: &str) -> Resp {
+        self.req("GET", path, &[])
+    }
+
+    fn req(&self, method: &str, path: &str, headers: &[&str]) -> Resp {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut raw =
+            format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+        for h in headers {
+            raw.push_str(h);
+            raw.push_str("\r\n");
+        }
+        raw.push_str("\r\n");
+        s.write_all(raw.as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).unwrap();
+        Resp::parse(&String::from_utf8(buf).unwrap())
+    }
+
+    /// `hf_cache_scans_total` of the only cache.
+    fn scans(&self) -> u64 {
+        let body = self.get("/metrics").body;
+        let line = body
+            .lines()
+            .find(|l| l.starts_with("hf_cache_scans_total{"));
+        line.and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no hf_cache_scans_total in\n{body}"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Resp {
+    fn parse(raw: &str) -> Self {
+        let (head, body) = raw.split_once("\r\n\r\n").expect("no header end");
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        Self {
+            status,
+            headers,
+            body: body.to_owned(),
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+fn small_cache() -> Cache {
+    let c = Cache::new();
+    c.repo("models--org--name")
+        .blob(&h(1), 1000)
+        .link(&"a".repeat(40), "config.json", &h(1))
+        .temp(&format!("{}.1a2b3c4d.incomplete", h(2)), 24);
+    c
+}
+
+#[test]
+fn metrics_negotiates_text_and_openmetrics() {
+    let s = Server::start(small_cache(), &[]);
+    let r = s.get("/metrics");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert!(r.body.contains("hf_cache_bytes{cache=\""), "{}", r.body);
+    assert!(
+        r.body
+            .contains("model=\"org/name\",repo_type=\"model\"} 1024"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("# EOF"));
+
+    let r = s.req("GET", "/metrics", &[&format!("Accept: {PROM_2_42_ACCEPT}")]);
+    assert_eq!(r.status, 200);
+    let ct = r.header("content-type").unwrap();
+    assert!(
+        ct.starts_with("application/openmetrics-text; version=1.0.0"),
+        "{ct}"
+    );
+    assert!(r.body.ends_with("# EOF\n"), "{}", r.body);
+
+    let r = s.req("HEAD", "/metrics", &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, "");
+}
+
+#[test]
+fn health_ready_landing_404_and_405() {
+    let s = Server::start(small_cache(), &[]);
+    assert_eq!(s.get("/healthz").status, 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while s.get("/readyz").status != 200 {
+        assert!(Instant::now() < deadline, "/readyz never turned 200");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = s.get("/");
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("href=\"/metrics\""), "{}", r.body);
+    assert_eq!(s.get("/nope").status, 404);
+    let r = s.req("POST", "/metrics", &["Content-Length: 0"]);
+    assert_eq!(r.status, 405);
+    assert!(r.header("allow").is_some_and(|a| a.contains("GET")));
+}
+
+#[test]
+fn download_progress_json_errors_and_cors() {
+    let s = Server::start(small_cache(), &[]);
+    let r = s.get("/download_progress?model_name=org/name");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    let j = r.json();
+    let fields = [
+        "downloading",
+        "total_size",
+        "incomplete_count",
+        "model_name",
+        "cache_path",
+        "cache_exists",
+        "total_mb",
+        "repo_type",
+        "repo_id",
+        "incomplete_bytes",
+        "expected_bytes",
+        "progress",
+        "stalled",
+        "abandoned_count",
+        "last_progress",
+    ];
+    for f in fields {
+        assert!(j.get(f).is_some(), "missing {f} in {j}");
+    }
+    assert_eq!(j["model_name"], "org/name");
+    assert_eq!(j["repo_id"], "org/name");
+    assert_eq!(j["cache_exists"], true);
+    assert_eq!(j["total_size"], 1024);
+    assert_eq!(j["incomplete_count"], 1);
+    assert_eq!(j["incomplete_bytes"], 24);
+
+    let r = s.get("/download_progress?model_name=..%2F..%2Fetc");
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"].is_string(), "{}", r.body);
+
+    let r = s.req(
+        "OPTIONS",
+        "/download_progress",
+        &[
+            "Origin: http://example.test",
+            "Access-Control-Request-Method: GET",
+        ],
+    );
+    assert!(r.status == 204 || r.status == 200, "{}", r.status);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    assert!(
+        r.header("access-control-allow-methods")
+            .is_some_and(|m| m.contains("GET"))
+    );
+}
+
+#[test]
+fn concurrent_scrapes_share_walks() {
+    let c = Cache::new();
+    for i in 0..20 {
+        let r = c.repo(&format!("models--org--m{i}"));
+        for j in 0..100 {
+            r.snap_file(&"a".repeat(40), &format!("d{}/f{j}", j % 7), 1);
+        }
+    }
+    let s = Server::start(c, &["--scan.mode", "on-scrape"]);
+    let before = s.scans();
+    let port = s.port;
+    let threads: Vec<_> = (0..20)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut t = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                t.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .unwrap();
+                let mut buf = String::new();
+                t.read_to_string(&mut buf).unwrap();
+                assert!(buf.starts_with("HTTP/1.1 200"), "{buf}");
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let walks = s.scans() - before - 1; // the last read walks once itself
+    assert!(walks < 20, "20 concurrent scrapes caused {walks} walks");
+    assert!(walks >= 1);
+}
+
+#[test]
+fn sigterm_exits_zero_quickly() {
+    let mut s = Server::start(small_cache(), &[]);
+    assert_eq!(s.get("/healthz").status, 200);
+    let pid = s.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            assert_eq!(st.code(), Some(0), "exit status {st:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no exit 10s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
