@@ -60,6 +60,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 .with_context(|| format!("writing {}", path.display()))?;
             Ok(0)
         }
+        Some(Command::Watch) => {
+            crate::watch::run(&s)?;
+            Ok(0)
+        }
         None => serve(s),
     }
 }

@@ -38,6 +38,8 @@ pub enum Command {
     },
     /// Validate the configuration and print it resolved, then exit.
     CheckConfig,
+    /// Live terminal view of downloads (progress, speed, ETA, stalled/abandoned); Ctrl-C quits.
+    Watch,
 }
 
 #[derive(Debug, Args)]

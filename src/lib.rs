@@ -28,3 +28,4 @@ pub mod roots;
 pub mod scan;
 pub mod server;
 pub mod snapshot;
+pub mod watch;
