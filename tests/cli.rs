@@ -1,0 +1,103 @@
+//! Command-line behaviour: help, configuration errors (exit 2), runtime errors (exit 1),
+//! check-config and textfile.
+
+mod common;
+
+use common::*;
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn help_lists_toolkit_flags() {
+    let o = run(&["--help"]);
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("--web.listen-address"), "{out}");
+    assert!(out.contains("--cache.dir"), "{out}");
+}
+
+#[test]
+fn unknown_config_key_names_file_line_and_field() {
+    let c = Cache::new();
+    let cfg = c.dir.path().join("bad.yaml");
+    std::fs::write(&cfg, "caches:\n  - path: /x\nmax_repos: 2\nbogus_key: 1\n").unwrap();
+    let o = run(&["check-config", "--config.file", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains(cfg.to_str().unwrap()), "{err}");
+    assert!(err.contains(":4:") || err.contains("line 4"), "{err}");
+    assert!(err.contains("bogus_key"), "{err}");
+}
+
+#[test]
+fn traversal_model_ref_is_a_usage_error() {
+    let o = run(&["scan", "--json", "--model", "../x"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("../x"), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn check_config_prints_resolved_settings() {
+    let o = run(&[
+        "check-config",
+        "--cache.dir",
+        "/srv/hf",
+        "--model",
+        "https://huggingface.co/org/name",
+        "--scan.interval",
+        "1m",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("path: \"/srv/hf\""), "{out}");
+    assert!(out.contains("\"org/name\""), "{out}");
+    assert!(out.contains("interval: 1m"), "{out}");
+    assert!(out.contains("telemetry_path: \"/metrics\""), "{out}");
+}
+
+#[test]
+fn listen_address_in_use_exits_1_with_a_clear_message() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let c = Cache::new();
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(["--web.listen-address", &addr, "--cache.dir"])
+        .arg(&c.root);
+    let o = run_timeout(cmd, 20);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&addr) && err.to_lowercase().contains("in use"),
+        "{err}"
+    );
+}
+
+#[test]
+fn textfile_writes_prometheus_text() {
+    let c = Cache::new();
+    c.repo("models--org--t").blob(&h(1), 321);
+    let out = c.dir.path().join("hf.prom");
+    let o = run(&[
+        "textfile",
+        out.to_str().unwrap(),
+        "--cache.dir",
+        c.root.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("# TYPE hf_cache_bytes gauge"), "{text}");
+    let line = format!(
+        "hf_cache_bytes{{cache=\"{}\",model=\"org/t\",repo_type=\"model\"}} 321",
+        c.root.display()
+    );
+    assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+    // Written atomically: nothing else left beside it.
+    let names: Vec<_> = std::fs::read_dir(c.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}"); // hub/ and hf.prom
+}
