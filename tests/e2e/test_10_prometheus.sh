@@ -141,6 +141,11 @@ wait_prom_value "hf_cache_incomplete_files{$q_tiny}" 1 || die "hf_cache_incomple
 wait_prom_value 'hf_cache_exists{model="acme/absent"}' 0 || die "hf_cache_exists for the absent model in Prometheus"
 wait_prom_value 'hf_cache_exists{model="acme/tiny"}' 1 || die "hf_cache_exists for acme/tiny in Prometheus"
 wait_prom_value 'hf_cache_exporter_build_info{job="hf-cache-exporter"}' 1 || die "build_info in Prometheus"
+wait_prom_value "hf_cache_scan_success{cache=\"$hub\"}" 1 || die "hf_cache_scan_success in Prometheus"
+# Scans happen on scrape, and the OpenMetrics counter (family hf_cache_scans, sample _total) is stored as one
+# series that rate() can use.
+wait_prom_value "rate(hf_cache_scans_total{cache=\"$hub\"}[10s]) > bool 0" 1 ||
+    die "hf_cache_scans_total is not increasing with scrapes"
 
 # 5. the download completes on disk: the temp file becomes a blob. Same bytes, no temp file, one more file.
 mv "$tiny/blobs/$pending.1a2b3c4d.incomplete" "$tiny/blobs/$pending"
