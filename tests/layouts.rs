@@ -180,7 +180,6 @@ fn symlink_loop_through_the_shared_store_is_a_loop_error() {
 }
 
 #[test]
-#[ignore = "bug: a symlink loop inside R/blobs (a -> b, b -> a) is skipped silently, not counted as `loop` (src/scan/repo.rs shared_target returns early for targets inside R)"]
 fn symlink_loop_inside_repo_blobs_is_a_loop_error() {
     let c = Cache::new();
     c.repo("models--org--loop2")
