@@ -3,7 +3,7 @@
 #
 #   1. alert rules: `promtool check rules`, `promtool test rules` (every alert firing and not firing), the alert
 #      conventions + runbook anchors (ops_lint.py rules), and a negative control: the unit tests fail when the
-#      rules' `for:` durations are halved;
+#      rules' `for:` durations are halved; the scrape-config snippet passes `promtool check config`;
 #   2. the PrometheusRule in deploy/kubernetes is the generated form of rules.yml (no drift);
 #   3. dashboards: structural lint (ops_lint.py dashboards), with negative controls that must fail it;
 #   4. Kubernetes: `kubectl kustomize` renders every overlay; ops_k8s.py validates each rendered object
@@ -45,6 +45,11 @@ if promtool test rules "$E2E_TMP"/mut/tests/*.yml >/dev/null 2>&1; then
     die "negative control: promtool unit tests still pass with every for: halved; they do not pin the durations"
 fi
 log "ok: negative control: unit tests fail when the for: durations are halved"
+
+# The scrape-config snippet is a valid prometheus.yml that loads the rules.
+promtool check config deploy/prometheus/scrape-config.yml >"$E2E_TMP/check.out" 2>&1 ||
+    die "promtool check config deploy/prometheus/scrape-config.yml: $(cat "$E2E_TMP/check.out")"
+log "ok: promtool check config deploy/prometheus/scrape-config.yml"
 
 # --- 2. generated PrometheusRule -------------------------------------------------------------------------------
 python3 deploy/prometheus/gen-prometheusrule.py --check ||
