@@ -237,6 +237,9 @@ def lint_dashboards(paths):
                 continue
             if a.get("datasource") != DS_REF:
                 problem(f"{where}: annotation {a.get('name')} datasource must be {DS_REF}")
+        # The panel guide next to the dashboards (dashboards/README.md) must list every panel.
+        guide_path = Path(path).parent / "README.md"
+        guide = guide_path.read_text() if guide_path.exists() else None
         # Panels.
         ids = set()
         occupied = {}
@@ -270,6 +273,8 @@ def lint_dashboards(paths):
                 break
             if p.get("type") == "row":
                 continue
+            if guide is not None and f"| {p.get('title')} |" not in guide:
+                problem(f"{pw}: not described in {guide_path}")
             if not p.get("description"):
                 problem(f"{pw}: no description (the README's panel guide is built on them)")
             if p.get("datasource") != DS_REF:
