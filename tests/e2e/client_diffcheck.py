@@ -27,6 +27,10 @@ snapshot_download(local_dir=...) leaves) must still be reported: exists, bytes
 == what is on disk (0 for a refs-only folder), revisions == snapshot folders.
 The exporter must report exactly the folders the client scanned or dropped.
 
+A negative control runs the same comparison on a copy of each exporter output
+with deliberately wrong numbers and a missing repo; if that copy passes, the
+checker is blind and `scan` exits 2.
+
 `metrics` checks that every hf_cache_bytes sample of a /metrics scrape equals
 `bytes` in a `scan --json` output of the same cache, and that there are no
 extra or missing series.
@@ -220,11 +224,25 @@ def compare_cache(rep, name, cache_dir, client, exported):
                       "snapshot folders on disk")
 
 
+def perturb(exported):
+    """A copy of an exporter output with known errors: one repo's bytes and
+    incomplete_files off by one, and another repo missing."""
+    bad = json.loads(json.dumps(exported))
+    for cache in bad.get("caches", []):
+        repos = cache.get("repos", [])
+        if repos:
+            repos[0]["bytes"] = (repos[0].get("bytes") or 0) + 1
+            repos[0]["incomplete_files"] = (repos[0].get("incomplete_files") or 0) + 1
+        if len(repos) > 1:
+            repos.pop()
+    return bad
+
+
 def cmd_scan(args):
     caches_dir = Path(args.caches).resolve()
     manifest = json.loads((caches_dir / "manifest.json").read_text())
     wanted = args.only.split(",") if args.only else list(manifest["caches"])
-    rep = Report()
+    rep, control = Report(), Report()
     for name in wanted:
         entry = manifest["caches"].get(name)
         if entry is None:
@@ -234,7 +252,17 @@ def cmd_scan(args):
         if args.save:
             Path(args.save, f"{name}.exporter.json").write_text(json.dumps(exported, indent=1) + "\n")
         compare_cache(rep, name, entry["path"], client, exported)
+        # Negative control: the same comparison must catch deliberately wrong numbers.
+        before = control.failed
+        compare_cache(control, name, entry["path"], client, perturb(exported))
+        repos = len(exported["caches"][0]["repos"]) if exported.get("caches") else 0
+        expected = (2 if repos else 0) + (1 if repos > 1 else 0)  # bytes, incomplete_files, missing folder
+        if control.failed - before < expected:
+            print(f"client_diffcheck: negative control for {name}: only {control.failed - before} mismatch(es) "
+                  "found in a deliberately wrong output; the checker is blind", file=sys.stderr)
+            return 2
     rep.print(args.verbose)
+    print(f"client_diffcheck: negative control: {control.failed} mismatch(es) caught in deliberately wrong outputs")
     return 1 if rep.failed else 0
 
 

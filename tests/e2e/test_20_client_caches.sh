@@ -50,7 +50,7 @@ if ! python3 "$E2E_ROOT/tests/e2e/client_diffcheck.py" scan --bin "$HFCE_BIN" --
     cat "$E2E_TMP/diffcheck.txt" >&2
     die "exporter disagrees with huggingface_hub scan_cache_dir (MISMATCH lines above)"
 fi
-tail -n 1 "$E2E_TMP/diffcheck.txt" >&2
+tail -n 2 "$E2E_TMP/diffcheck.txt" >&2
 
 log "comparing /metrics hf_cache_bytes with scan --json for the hub cache"
 "$HFCE_BIN" scan --json --cache.dir "$caches/hub" >"$E2E_TMP/hub.scan-again.json" ||
