@@ -72,6 +72,7 @@ PY
     log "ok: negative control '$1' rejected"
 }
 mutate duplicate-id 'panels[1]["id"] = panels[0]["id"]'
+# shellcheck disable=SC2016  # the ${DS_...} placeholder is meant literally
 mutate ds-placeholder 'panels[0]["datasource"] = {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}'
 mutate target-datasource 'panels[2]["targets"][0].pop("datasource")'
 mutate si-bytes 'panels[0]["fieldConfig"]["defaults"]["unit"] = "decbytes"'
