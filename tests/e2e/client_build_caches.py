@@ -22,6 +22,10 @@ Caches written (each one a hub cache root, i.e. what HF_HUB_CACHE points at):
   DIR/rmhalf     two revisions, then the client's own delete strategy for one of
                  them run without its blob step (an interrupted `hf cache rm`):
                  leaves orphan blobs that no snapshot references
+  DIR/shared     two repos with the same LFS weights, their LFS blobs then moved
+                 into the 2.x cache-wide store (blobs/<xx>/<hash>) by the client's
+                 own publish_blob_to_shared_store, as a Xet download would do
+                 (skipped with huggingface_hub < 1.32, which has no shared store)
 
 For each cache, DIR/<name>.scan.json holds what the client's scan_cache_dir()
 says (repos, revisions, warnings, corrupted folders) plus its list of
@@ -44,8 +48,9 @@ HERE = Path(__file__).resolve().parent
 FAKE_HUB = HERE.parent / "fakehub" / "fake_hub.py"
 
 TINY = "acme-org/tiny-model.v1_0"
+FORK = "acme-org/tiny-model-fork"  # same LFS weights as TINY
 BIG = "acme-org/big-model"
-CACHES = ("hub", "nosymlink", "killed", "localdir", "rmhalf")
+CACHES = ("hub", "nosymlink", "killed", "localdir", "rmhalf", "shared")
 
 
 def log(msg):
@@ -86,6 +91,32 @@ def worker(op):
         partial = dataclasses.replace(strategy, blobs=frozenset())
         partial.execute()
         print(json.dumps({"orphaned": sorted(str(b) for b in strategy.blobs)}))
+    elif kind == "publish_shared":
+        # What a Xet download does after the rename (file_download.py, >= 1.32): move the blob
+        # into <cache>/blobs/<xx>/<xet hash> and leave a symlink in the repo's blobs/.
+        from huggingface_hub.utils import _shared_blobs
+        import hashlib
+
+        published = []
+        for blob in sorted(Path(op["cache_dir"]).glob("*--*/blobs/*")):
+            if len(blob.name) != 64 or blob.is_symlink():
+                continue  # only LFS/Xet blobs (sha256 etags) go to the store
+            # A stand-in for the Xet hash: 64 hex, equal for equal content.
+            xet_hash = hashlib.sha256(b"xet:" + blob.name.encode()).hexdigest()
+            ok = _shared_blobs.publish_blob_to_shared_store(
+                blob_path=str(blob), xet_hash=xet_hash, cache_dir=op["cache_dir"],
+                expected_size=blob.stat().st_size)
+            if not ok:
+                raise SystemExit(f"publish_blob_to_shared_store refused {blob}")
+            published.append(str(blob))
+        print(json.dumps({"published": published}))
+    elif kind == "has_shared_store":
+        try:
+            from huggingface_hub.utils import _shared_blobs  # noqa: F401
+        except ImportError:
+            print(json.dumps({"has": False}))
+        else:
+            print(json.dumps({"has": hasattr(_shared_blobs, "publish_blob_to_shared_store")}))
     elif kind == "scan":
         print(json.dumps(dump_scan(op["cache_dir"])))
     else:
@@ -277,6 +308,19 @@ class Builder:
         self.run("rmhalf", {"op": "rm_revision_without_blobs", "cache_dir": str(self.out / "rmhalf"),
                             "commit": commit})
 
+    def build_shared(self):
+        if not self.run("shared", {"op": "has_shared_store"})["has"]:
+            log("[shared] this huggingface_hub has no shared blob store (< 1.32): skipped")
+            return False
+        self.run("shared", {"op": "snapshot", "repo_id": TINY})
+        self.run("shared", {"op": "snapshot", "repo_id": FORK})
+        self.run("shared", {"op": "snapshot", "repo_id": "gpt2"})
+        result = self.run("shared", {"op": "publish_shared", "cache_dir": str(self.out / "shared")})
+        if len(result["published"]) < 3:
+            raise SystemExit(f"expected >= 3 LFS blobs to publish, got {result['published']}")
+        if not (self.out / "shared" / "blobs" / ".huggingface-shared-blobs").is_file():
+            raise SystemExit("no shared store marker after publishing; the client changed behaviour")
+
     def scan(self, cache):
         result = self.run(cache, {"op": "scan", "cache_dir": str(self.out / cache)})
         path = self.out / f"{cache}.scan.json"
@@ -331,7 +375,8 @@ def main():
         builder = Builder(out, hub_url)
         manifest = {"hub_url": hub_url, "caches": {}}
         for cache in wanted:
-            getattr(builder, f"build_{cache}")()
+            if getattr(builder, f"build_{cache}")() is False:
+                continue
             result = builder.scan(cache)
             manifest["caches"][cache] = {"path": str(out / cache), "scan": str(out / f"{cache}.scan.json"),
                                          "repos": len(result["repos"]),

@@ -4,7 +4,8 @@
 # 0. tests/fakehub/selftest.py: the fake hub answers what the client relies on (codes, headers, Range, pause).
 # 1. client_build_caches.py downloads from the fake hub (tests/fakehub) with the real client into five caches: hub,
 #    nosymlink (HF_HUB_DISABLE_SYMLINKS=1), killed (SIGKILLed mid-file), localdir (refs-only folder left by
-#    snapshot_download(local_dir=...)) and rmhalf (orphan blobs), and dumps scan_cache_dir() for each.
+#    snapshot_download(local_dir=...)), rmhalf (orphan blobs) and shared (LFS blobs moved into the 2.x cache-wide
+#    store by the client's own publish_blob_to_shared_store), and dumps scan_cache_dir() for each.
 # 2. client_diffcheck.py scan: `hf-cache-exporter scan --json --cache.dir <cache>` must agree per repo folder:
 #    bytes == client size_on_disk + temp files + orphan blobs, incomplete files, revisions, ids, and report the
 #    folders the client drops as corrupted.
@@ -42,6 +43,11 @@ jq -e '.incomplete_files | length == 1 and .[0].size > 0' "$caches/killed.scan.j
 jq -e '.repos == [] and (.corrupted | length == 1)' "$caches/localdir.scan.json" >/dev/null ||
     die "localdir cache: expected one folder dropped by scan_cache_dir"
 find "$caches/hub" -path '*/.no_exist/*' -type f | grep -q . || die "hub cache: no .no_exist entry"
+if jq -e '.caches.shared' "$caches/manifest.json" >/dev/null; then
+    find "$caches/shared" -path '*--*/blobs/*' -type l | grep -q . || die "shared cache: no repo blob symlink"
+else
+    log "no shared cache: this huggingface_hub has no shared blob store"
+fi
 
 log "comparing exporter scan --json with scan_cache_dir"
 mkdir -p "$E2E_TMP/exporter-json"

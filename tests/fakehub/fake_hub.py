@@ -70,6 +70,13 @@ REPOS = {
         "commits": {"v1": TINY_V1, "main": TINY_MAIN, "pr1": TINY_PR1},
         "refs": {"main": "main", "v1.0": "v1", "refs/pr/1": "pr1"},
     },
+    ("model", "acme-org/tiny-model-fork"): {  # same weights as tiny-model: cross-repo dedup
+        "commits": {"main": {
+            "config.json": f("fork/config", 140),
+            "model.safetensors": TINY_V1["model.safetensors"],
+        }},
+        "refs": {"main": "main"},
+    },
     ("model", "gpt2"): {
         "commits": {"main": {
             "config.json": f("gpt2/config", 665),
