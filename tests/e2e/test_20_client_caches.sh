@@ -10,7 +10,9 @@
 #    bytes == client size_on_disk + temp files + orphan blobs, incomplete files, revisions, ids, and report the
 #    folders the client drops as corrupted.
 # 3. client_diffcheck.py metrics: hf_cache_bytes from a running exporter's /metrics == `scan --json` bytes.
+# shellcheck source=tests/e2e/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=tests/fakehub/fakehub.sh
 source "$E2E_ROOT/tests/fakehub/fakehub.sh"
 
 require_cmd python3 curl
@@ -24,7 +26,7 @@ if ! python3 "$E2E_ROOT/tests/fakehub/selftest.py" >"$E2E_TMP/fakehub-selftest.t
 fi
 log "$(tail -n 1 "$E2E_TMP/fakehub-selftest.txt")"
 
-start_fakehub
+start_fakehub --throttle-bps 0
 caches=$E2E_TMP/caches
 log "building caches with the real client (log: $E2E_TMP/build.log)"
 if ! "$E2E_PY" "$E2E_ROOT/tests/e2e/client_build_caches.py" --out "$caches" --hub-url "$FAKEHUB_URL" \

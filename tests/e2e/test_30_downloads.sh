@@ -8,7 +8,9 @@
 #    lock); after resume the stall clears; at the end progress is 1.0 and downloading false.
 # B: a second client is SIGKILLed mid-file. Its lock goes with it, so once the stall window passes its temp file is
 #    abandoned (abandoned_count 1, downloading false, hf_cache_abandoned_files 1).
+# shellcheck source=tests/e2e/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=tests/fakehub/fakehub.sh
 source "$E2E_ROOT/tests/fakehub/fakehub.sh"
 
 require_cmd python3 curl jq
