@@ -26,6 +26,9 @@ Caches written (each one a hub cache root, i.e. what HF_HUB_CACHE points at):
                  into the 2.x cache-wide store (blobs/<xx>/<hash>) by the client's
                  own publish_blob_to_shared_store, as a Xet download would do
                  (skipped with huggingface_hub < 1.32, which has no shared store)
+  DIR/broken     complete downloads, then one blob deleted by hand (what a partial
+                 rsync or a careless cleanup leaves): scan_cache_dir drops the
+                 whole repo ("Blob missing"); the exporter must keep counting it
 
 For each cache, DIR/<name>.scan.json holds what the client's scan_cache_dir()
 says (repos, revisions, warnings, corrupted folders) plus its list of
@@ -50,7 +53,7 @@ FAKE_HUB = HERE.parent / "fakehub" / "fake_hub.py"
 TINY = "acme-org/tiny-model.v1_0"
 FORK = "acme-org/tiny-model-fork"  # same LFS weights as TINY
 BIG = "acme-org/big-model"
-CACHES = ("hub", "nosymlink", "killed", "localdir", "rmhalf", "shared")
+CACHES = ("hub", "nosymlink", "killed", "localdir", "rmhalf", "shared", "broken")
 
 
 def log(msg):
@@ -321,6 +324,15 @@ class Builder:
         if not (self.out / "shared" / "blobs" / ".huggingface-shared-blobs").is_file():
             raise SystemExit("no shared store marker after publishing; the client changed behaviour")
 
+    def build_broken(self):
+        self.run("broken", {"op": "snapshot", "repo_id": TINY})
+        self.run("broken", {"op": "snapshot", "repo_id": "gpt2"})
+        link = self.out / "broken" / ("models--" + TINY.replace("/", "--")) / "snapshots"
+        link = next(link.glob("*/tokenizer/sub/tokenizer.json"))
+        blob = link.resolve()
+        log(f"[broken] deleting {blob.name} (target of {link.name}) by hand")
+        blob.unlink()
+
     def scan(self, cache):
         result = self.run(cache, {"op": "scan", "cache_dir": str(self.out / cache)})
         path = self.out / f"{cache}.scan.json"
@@ -381,7 +393,9 @@ def main():
             manifest["caches"][cache] = {"path": str(out / cache), "scan": str(out / f"{cache}.scan.json"),
                                          "repos": len(result["repos"]),
                                          "corrupted": [c["folder"] for c in result["corrupted"]],
-                                         "incomplete_files": len(result["incomplete_files"])}
+                                         "incomplete_files": len(result["incomplete_files"]),
+                                         # damaged by hand: whether that is a scan error is the exporter's call
+                                         "damaged": cache == "broken"}
             log(f"[{cache}] scan_cache_dir: {len(result['repos'])} repos, "
                 f"{len(result['corrupted'])} corrupted, {len(result['incomplete_files'])} incomplete")
         (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")

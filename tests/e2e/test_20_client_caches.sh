@@ -5,7 +5,8 @@
 # 1. client_build_caches.py downloads from the fake hub (tests/fakehub) with the real client into five caches: hub,
 #    nosymlink (HF_HUB_DISABLE_SYMLINKS=1), killed (SIGKILLed mid-file), localdir (refs-only folder left by
 #    snapshot_download(local_dir=...)), rmhalf (orphan blobs) and shared (LFS blobs moved into the 2.x cache-wide
-#    store by the client's own publish_blob_to_shared_store), and dumps scan_cache_dir() for each.
+#    store by the client's own publish_blob_to_shared_store) and broken (a blob deleted by hand: the client drops
+#    the repo), and dumps scan_cache_dir() for each.
 # 2. client_diffcheck.py scan: `hf-cache-exporter scan --json --cache.dir <cache>` must agree per repo folder:
 #    bytes == client size_on_disk + temp files + orphan blobs, incomplete files, revisions, ids, and report the
 #    folders the client drops as corrupted.
