@@ -14,7 +14,8 @@ Caches written (each one a hub cache root, i.e. what HF_HUB_CACHE points at):
   DIR/hub        models (branch + tag + refs/pr/1, a blob shared by revisions,
                  nested paths), a legacy id, a dataset (+ refs/convert/parquet),
                  a space, a kernel, `.no_exist` entries, `trees/`
-  DIR/nosymlink  the same downloads with HF_HUB_DISABLE_SYMLINKS=1
+  DIR/nosymlink  the same downloads with HF_HUB_DISABLE_SYMLINKS=1 (skipped by
+                 clients without that switch, e.g. 0.36)
   DIR/killed     a complete repo, plus the big file downloaded throttled and
                  SIGKILLed mid-file (a `.incomplete` temp file stays behind)
   DIR/localdir   the hub cache after snapshot_download(local_dir=DIR/localdir-target):
@@ -113,13 +114,17 @@ def worker(op):
                 raise SystemExit(f"publish_blob_to_shared_store refused {blob}")
             published.append(str(blob))
         print(json.dumps({"published": published}))
-    elif kind == "has_shared_store":
+    elif kind == "capabilities":
         try:
-            from huggingface_hub.utils import _shared_blobs  # noqa: F401
+            from huggingface_hub.utils import _shared_blobs
         except ImportError:
-            print(json.dumps({"has": False}))
-        else:
-            print(json.dumps({"has": hasattr(_shared_blobs, "publish_blob_to_shared_store")}))
+            _shared_blobs = None
+        print(json.dumps({
+            "version": hh.__version__,
+            "kernel": "kernel" in getattr(hh.constants, "REPO_TYPES_WITH_KERNEL", hh.constants.REPO_TYPES),
+            "shared_store": hasattr(_shared_blobs, "publish_blob_to_shared_store"),
+            "disable_symlinks": hasattr(hh.constants, "HF_HUB_DISABLE_SYMLINKS"),
+        }))
     elif kind == "scan":
         print(json.dumps(dump_scan(op["cache_dir"])))
     else:
@@ -197,6 +202,9 @@ class Builder:
     def __init__(self, out, hub_url):
         self.out = out
         self.hub_url = hub_url.rstrip("/")
+        self.caps = self.run("capabilities", {"op": "capabilities"})
+        log(f"huggingface_hub {self.caps['version']}: kernel repos {self.caps['kernel']}, "
+            f"shared blob store {self.caps['shared_store']}")
 
     def env(self, cache, **extra):
         env = {k: v for k, v in os.environ.items()
@@ -250,7 +258,10 @@ class Builder:
         self.run(cache, {"op": "snapshot", "repo_id": "acme-org/data", "repo_type": "dataset",
                          "revision": "refs/convert/parquet"}, **env)
         self.run(cache, {"op": "snapshot", "repo_id": "acme-org/demo", "repo_type": "space"}, **env)
-        self.run(cache, {"op": "snapshot", "repo_id": "acme-org/activation", "repo_type": "kernel"}, **env)
+        if self.caps["kernel"]:
+            self.run(cache, {"op": "snapshot", "repo_id": "acme-org/activation", "repo_type": "kernel"}, **env)
+        else:
+            log(f"[{cache}] huggingface_hub {self.caps['version']} has no kernel repos: skipped")
         # A file of a repo fetched by hf_hub_download only (no trees/, no snapshot_download).
         self.run(cache, {"op": "file", "repo_id": "gpt2", "filename": "vocab.json"}, **env)
 
@@ -258,6 +269,9 @@ class Builder:
         self.full_set("hub")
 
     def build_nosymlink(self):
+        if not self.caps["disable_symlinks"]:
+            log(f"[nosymlink] huggingface_hub {self.caps['version']} has no HF_HUB_DISABLE_SYMLINKS: skipped")
+            return False
         self.full_set("nosymlink", HF_HUB_DISABLE_SYMLINKS="1")
         # The point of this cache: content lives as real files in snapshots/, blobs/ is empty.
         for folder in (self.out / "nosymlink").glob("*--*"):
@@ -312,7 +326,7 @@ class Builder:
                             "commit": commit})
 
     def build_shared(self):
-        if not self.run("shared", {"op": "has_shared_store"})["has"]:
+        if not self.caps["shared_store"]:
             log("[shared] this huggingface_hub has no shared blob store (< 1.32): skipped")
             return False
         self.run("shared", {"op": "snapshot", "repo_id": TINY})
@@ -385,7 +399,7 @@ def main():
         hub, hub_url = start_hub(out)
     try:
         builder = Builder(out, hub_url)
-        manifest = {"hub_url": hub_url, "caches": {}}
+        manifest = {"hub_url": hub_url, "huggingface_hub": builder.caps["version"], "caches": {}}
         for cache in wanted:
             if getattr(builder, f"build_{cache}")() is False:
                 continue
