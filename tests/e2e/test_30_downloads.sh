@@ -122,6 +122,15 @@ jq -e '.abandoned_count == 0' <<<"$DP" >/dev/null || die "a stalled download who
 assert_num_eq "$(metric hf_cache_download_stalled)" 1 "hf_cache_download_stalled while paused"
 assert_num_eq "$(metric hf_cache_download_active)" 1 "hf_cache_download_active while paused"
 assert_num_eq "$(metric hf_cache_abandoned_files)" 0 "hf_cache_abandoned_files while paused"
+# While paused the last progress time is frozen, at least STALL_AFTER in the past, and /metrics agrees.
+last=$(jq -r '.last_progress' <<<"$DP")
+sleep 1
+progress
+jq -e --argjson last "$last" --argjson now "$(date +%s.%N)" --argjson stall "$STALL_AFTER" \
+    '.last_progress == $last and $now - $last >= $stall and $now - $last < 60' <<<"$DP" >/dev/null ||
+    die "last_progress should stay at $last while paused (>= ${STALL_AFTER}s ago): $DP"
+assert_num_eq "$(metric hf_cache_download_last_progress_timestamp_seconds)" "$last" \
+    "hf_cache_download_last_progress_timestamp_seconds while paused"
 
 fakehub_ctl resume >/dev/null
 wait_progress '.stalled == false and .downloading == true' 15 "stall cleared after resume"
@@ -139,6 +148,11 @@ jq -e --argjson e "$EXPECTED" '.total_size == $e and .stalled == false and .aban
     >/dev/null || die "after completion expected total_size $EXPECTED, not stalled, nothing abandoned: $DP"
 assert_num_eq "$(metric hf_cache_download_progress_ratio)" 1 "hf_cache_download_progress_ratio after completion"
 assert_num_eq "$(metric hf_cache_download_active)" 0 "hf_cache_download_active after completion"
+if metric_value "$(http_get "$EXPORTER_URL/metrics")" hf_cache_download_last_progress_timestamp_seconds \
+    "model=\"$MODEL\"" >/dev/null 2>&1; then
+    die "hf_cache_download_last_progress_timestamp_seconds must go away once the repo has no temp file"
+fi
+log "ok: no last-progress series once the download completed"
 
 # --- B: SIGKILLed client -> abandoned -----------------------------------------------------------------------------
 fakehub_ctl throttle "bps=$((4 * MiB))" >/dev/null
