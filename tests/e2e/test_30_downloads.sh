@@ -8,6 +8,9 @@
 #    lock); after resume the stall clears; at the end progress is 1.0 and downloading false.
 # B: a second client is SIGKILLed mid-file. Its lock goes with it, so once the stall window passes its temp file is
 #    abandoned (abandoned_count 1, downloading false, hf_cache_abandoned_files 1).
+# C: huggingface_hub 0.36 (setup.d/20-hub.sh) names its temp file blobs/<etag>.incomplete and resumes it: killed,
+#    the leftover is abandoned; re-run, it resumes with a Range request (seen in the hub's log) and the exporter
+#    must report it downloading again, not abandoned, and complete at the end.
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=tests/fakehub/fakehub.sh
@@ -28,15 +31,28 @@ EXPECTED=$(curl -fsS "$FAKEHUB_URL/_control/spec" | jq --arg id "$MODEL" \
 [[ $EXPECTED -gt $((40 * MiB)) ]] || die "unexpected spec total '$EXPECTED' for $MODEL"
 log "$MODEL: $EXPECTED bytes expected"
 
-# start_client CACHE: snapshot_download MODEL into CACHE in the background (real client); sets CLIENT_PID.
+# start_client CACHE [PYTHON]: snapshot_download MODEL into CACHE in the background with the real client of PYTHON
+# (default the e2e venv's); sets CLIENT_PID.
 start_client() {
-    local cache=$1 env_vars
+    local cache=$1 py=${2:-$E2E_PY} env_vars
     mapfile -t env_vars < <(hf_client_env "$cache")
-    env -i "${env_vars[@]}" "$E2E_PY" "$E2E_ROOT/tests/e2e/client_build_caches.py" --worker \
-        "{\"op\": \"snapshot\", \"repo_id\": \"$MODEL\"}" >"$cache.client.log" 2>&1 &
+    env -i "${env_vars[@]}" "$py" "$E2E_ROOT/tests/e2e/client_build_caches.py" --worker \
+        "{\"op\": \"snapshot\", \"repo_id\": \"$MODEL\"}" >>"$cache.client.log" 2>&1 &
     CLIENT_PID=$!
     track_pid "$CLIENT_PID" "$cache.client.log"
-    log "client pid $CLIENT_PID downloading $MODEL into $cache"
+    log "client pid $CLIENT_PID ($("$py" -c 'import huggingface_hub as h; print(h.__version__)')) downloading" \
+        "$MODEL into $cache"
+}
+
+# wait_client: wait (up to 60 s) for CLIENT_PID and die unless it exited 0.
+wait_client() {
+    local i rc=0
+    for ((i = 0; i < 240; i++)); do
+        kill -0 "$CLIENT_PID" 2>/dev/null || break
+        sleep 0.25
+    done
+    wait "$CLIENT_PID" || rc=$?
+    [[ $rc -eq 0 ]] || die "client $CLIENT_PID failed (exit $rc): $(tail -n 5 "$cache.client.log")"
 }
 
 # progress: GET /download_progress for MODEL into $DP (JSON; '{}' if the request failed).
@@ -136,13 +152,7 @@ fakehub_ctl resume >/dev/null
 wait_progress '.stalled == false and .downloading == true' 15 "stall cleared after resume"
 assert_num_eq "$(metric hf_cache_download_stalled)" 0 "hf_cache_download_stalled after resume"
 
-for ((i = 0; i < 240; i++)); do
-    kill -0 "$CLIENT_PID" 2>/dev/null || break
-    sleep 0.25
-done
-rc=0
-wait "$CLIENT_PID" || rc=$?
-[[ $rc -eq 0 ]] || die "client failed (exit $rc): $(tail -n 5 "$cache.client.log")"
+wait_client
 wait_progress '.downloading == false and .progress == 1 and .incomplete_count == 0' 10 "complete: progress 1.0"
 jq -e --argjson e "$EXPECTED" '.total_size == $e and .stalled == false and .abandoned_count == 0' <<<"$DP" \
     >/dev/null || die "after completion expected total_size $EXPECTED, not stalled, nothing abandoned: $DP"
@@ -171,4 +181,30 @@ wait_progress '.abandoned_count == 1 and .downloading == false' $((STALL_AFTER +
 assert_num_eq "$(metric hf_cache_abandoned_files)" 1 "hf_cache_abandoned_files after SIGKILL"
 assert_num_eq "$(metric hf_cache_abandoned_bytes)" "$(stat -c %s "$temp")" "hf_cache_abandoned_bytes after SIGKILL"
 assert_num_eq "$(metric hf_cache_download_active)" 0 "hf_cache_download_active after SIGKILL"
+
+# --- C: huggingface_hub 0.x resumes its leftover (fixed name blobs/<etag>.incomplete) -> no longer abandoned ------
+E2E_OLDHUB_VENV=${E2E_OLDHUB_VENV:-/opt/hfce-e2e-venv-hub036}
+[[ -x $E2E_OLDHUB_VENV/bin/python ]] || die "old-client venv $E2E_OLDHUB_VENV missing; run tests/e2e/setup.sh"
+cache=$E2E_TMP/cache-resumed
+mkdir -p "$cache"
+start_exporter --cache.dir "$cache" --downloads.stall-after "${STALL_AFTER}s" --downloads.abandon-after 1h
+start_client "$cache" "$E2E_OLDHUB_VENV/bin/python"
+wait_progress '.downloading == true and .incomplete_bytes > 0' 30 "0.x client downloading with bytes on disk"
+kill -KILL "$CLIENT_PID"
+wait "$CLIENT_PID" 2>/dev/null || true
+temp=$(find "$cache" -path '*/blobs/*.incomplete' -size +0 | head -n 1)
+[[ $temp =~ /[0-9a-f]{64}\.incomplete$ ]] || die "0.x client should leave blobs/<sha256>.incomplete, found '$temp'"
+left=$(stat -c %s "$temp")
+wait_progress '.abandoned_count == 1 and .downloading == false' $((STALL_AFTER + 15)) "0.x leftover abandoned"
+requests_before=$(wc -l <"$FAKEHUB_REQUESTS")
+fakehub_ctl throttle "bps=$RATE" >/dev/null
+start_client "$cache" "$E2E_OLDHUB_VENV/bin/python"
+wait_progress '.downloading == true and .abandoned_count == 0' 20 "resumed leftover is downloading, not abandoned"
+wait_client
+tail -n +"$((requests_before + 1))" "$FAKEHUB_REQUESTS" | jq -e --arg r "bytes=$left-" 'select(.range == $r)' \
+    >/dev/null || die "the 0.x client did not resume with Range: bytes=$left- (see $FAKEHUB_REQUESTS)"
+log "ok: the 0.x client resumed its leftover with Range: bytes=$left-"
+# 0.x writes no trees/<commit>.json, so there is no expected size and no progress ratio (contract).
+wait_progress '.downloading == false and .abandoned_count == 0 and .incomplete_count == 0 and .total_size == '"$EXPECTED"' and .expected_bytes == null and .progress == null' 10 \
+    "resumed download complete ($EXPECTED bytes), nothing abandoned, no progress without trees/"
 log "PASS"
