@@ -51,6 +51,7 @@ wait_client() {
         kill -0 "$CLIENT_PID" 2>/dev/null || break
         sleep 0.25
     done
+    kill -0 "$CLIENT_PID" 2>/dev/null && die "client $CLIENT_PID still running after 60 s: $(tail -n 5 "$cache.client.log")"
     wait "$CLIENT_PID" || rc=$?
     [[ $rc -eq 0 ]] || die "client $CLIENT_PID failed (exit $rc): $(tail -n 5 "$cache.client.log")"
 }
