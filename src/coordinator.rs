@@ -23,7 +23,7 @@ pub struct Coordinator {
     state: Mutex<State>,
     latest: RwLock<Option<(Instant, Arc<Snapshot>)>>,
     ready: AtomicBool,
-    adhoc: Mutex<HashMap<(usize, String), AdhocEntry>>,
+    adhoc: Mutex<HashMap<String, AdhocEntry>>,
 }
 
 /// An ad-hoc `/download_progress` result and when it was taken.
@@ -183,12 +183,6 @@ impl Coordinator {
     /// ad-hoc walk of just that repo under the same freshness rules (no series are added).
     pub async fn repo_state(&self, r: &RepoRef) -> (RepoReport, RepoDownloadState) {
         let folder = r.folder_name();
-        let cache_idx = self
-            .settings
-            .caches
-            .iter()
-            .position(|c| c.path.join(&folder).is_dir())
-            .unwrap_or(0);
         let exported = self.settings.discover
             || self
                 .settings
@@ -197,13 +191,18 @@ impl Coordinator {
                 .any(|m| m.folder_name() == folder);
         if exported && r.revision.is_none() {
             let snap = self.snapshot().await;
-            if let Some(c) = snap.caches.get(cache_idx) {
-                if let Some(i) = c.report.repos.iter().position(|x| x.folder == folder) {
-                    return (c.report.repos[i].clone(), c.downloads[i].clone());
-                }
+            // The first cache that has the repo, as the ad-hoc path picks it.
+            let listed = snap.caches.iter().flat_map(|c| {
+                let i = c.report.repos.iter().position(|x| x.folder == folder);
+                i.map(|i| (c.report.repos[i].clone(), c.downloads[i].clone()))
+            });
+            let mut listed = listed.peekable();
+            let first = listed.peek().cloned();
+            if let Some(hit) = listed.find(|(x, _)| x.exists).or(first) {
+                return hit;
             }
         }
-        let key = (cache_idx, r.to_string());
+        let key = r.to_string();
         let arrived = Instant::now();
         let mut adhoc = self.adhoc.lock().await;
         if let Some((at, v)) = adhoc.get(&key) {
@@ -213,16 +212,11 @@ impl Coordinator {
         }
         let settings = self.settings.clone();
         let target = Target::from(r);
-        let (mut report, errors) =
-            tokio::task::spawn_blocking(move || scan_one(&settings, cache_idx, target))
+        // Choosing the cache stats the disk, so it happens on the blocking thread too.
+        let (cache_idx, report, errors) =
+            tokio::task::spawn_blocking(move || scan_one(&settings, target))
                 .await
-                .unwrap_or_else(|_| {
-                    (
-                        empty_report(r, &self.settings, cache_idx),
-                        Default::default(),
-                    )
-                });
-        report.configured = false;
+                .unwrap_or_else(|_| (0, empty_report(r, &self.settings, 0), Default::default()));
         let mut state = self.state.lock().await;
         for (reason, n) in errors {
             *state.errors_total[cache_idx].entry(reason).or_default() += n;
@@ -255,12 +249,18 @@ pub fn scan_all(s: &Settings) -> Vec<CacheReport> {
         .collect()
 }
 
-fn scan_one(s: &Settings, idx: usize, t: Target) -> (RepoReport, BTreeMap<Reason, u64>) {
+/// Scan one repo in the first cache that has its folder (the first cache if none does).
+fn scan_one(s: &Settings, t: Target) -> (usize, RepoReport, BTreeMap<Reason, u64>) {
     let opts = ScanOptions {
         lock_probe: s.lock_probe != LockProbe::Off,
     };
+    let idx = s
+        .caches
+        .iter()
+        .position(|c| c.path.join(&t.folder).is_dir())
+        .unwrap_or(0);
     let (r, e) = scan::scan_single(&s.caches[idx], t, opts);
-    (r, e.counts)
+    (idx, r, e.counts)
 }
 
 fn empty_report(r: &RepoRef, s: &Settings, idx: usize) -> RepoReport {
