@@ -270,7 +270,6 @@ fn empty_report(r: &RepoRef, s: &Settings, idx: usize) -> RepoReport {
         path: s.caches[idx].path.join(&t.folder),
         repo_id: t.repo_id,
         folder: t.folder,
-        configured: false,
         exists: false,
         stats: Default::default(),
         temps: vec![],

@@ -81,7 +81,6 @@ mod tests {
             repo_id: "BAAI/bge-small-en-v1.5".into(),
             folder: "models--BAAI--bge-small-en-v1.5".into(),
             path: "/c/models--BAAI--bge-small-en-v1.5".into(),
-            configured: false,
             exists: true,
             stats: RepoStats {
                 bytes: 3 * 1024 * 1024 + 52429,

@@ -200,26 +200,18 @@ impl Collector for SnapCollector {
             ("revision", &m.revision),
             ("rustc_version", &m.rustc_version),
         ];
-        let fam = enc.encode_descriptor(
+        let mut fam = enc.encode_descriptor(
             "hf_cache_exporter_build_info",
             "Build facts of the exporter; always 1.",
             None,
             MetricType::Gauge,
         )?;
-        encode_labeled(fam, &labels, 1.0)?;
+        gauge(1.0, fam.encode_family(&labels)?)?;
         if let Some(p) = &m.process {
             process_metrics(&mut enc, p)?;
         }
         Ok(())
     }
-}
-
-fn encode_labeled(
-    mut fam: prometheus_client::encoding::MetricEncoder,
-    labels: &Labels,
-    v: f64,
-) -> Result<(), std::fmt::Error> {
-    gauge(v, fam.encode_family(labels)?)
 }
 
 /// Whole numbers print as integers (`1234`, not `1234.0`) so byte counts read naturally.

@@ -14,7 +14,6 @@ fn repo(id: &str, exists: bool, bytes: u64) -> RepoReport {
         repo_id: id.into(),
         folder: format!("models--{}", id.replace('/', "--")),
         path: PathBuf::from("/c"),
-        configured: true,
         exists,
         stats: RepoStats {
             bytes,

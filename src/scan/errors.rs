@@ -35,7 +35,9 @@ impl Reason {
             io::ErrorKind::NotFound => None,
             io::ErrorKind::PermissionDenied => Some(Self::PermissionDenied),
             io::ErrorKind::NotADirectory => Some(Self::NotADirectory),
-            _ if e.raw_os_error() == Some(40) => Some(Self::Loop), // ELOOP
+            _ if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                Some(Self::Loop)
+            }
             _ => Some(Self::Io),
         }
     }
@@ -92,7 +94,7 @@ mod tests {
             Path::new("/y"),
             &io::Error::from(io::ErrorKind::PermissionDenied),
         );
-        t.io(Path::new("/z"), &io::Error::from_raw_os_error(40));
+        t.io(Path::new("/z"), &io::Error::from_raw_os_error(40)); // ELOOP on Linux
         assert_eq!(t.counts[&Reason::PermissionDenied], 1);
         assert_eq!(t.counts[&Reason::Loop], 1);
         assert_eq!(t.samples.len(), 2);

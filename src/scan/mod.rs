@@ -61,8 +61,6 @@ pub struct RepoReport {
     pub repo_id: String,
     pub folder: String,
     pub path: PathBuf,
-    /// Listed in the config (exported even when absent) rather than discovered.
-    pub configured: bool,
     pub exists: bool,
     pub stats: RepoStats,
     pub temps: Vec<TempFile>,

@@ -303,7 +303,8 @@ fn load_tree(
     }
 }
 
-fn mtime(meta: &Metadata) -> f64 {
+/// mtime with nanoseconds, as unix seconds.
+pub(super) fn mtime(meta: &Metadata) -> f64 {
     meta.mtime() as f64 + meta.mtime_nsec() as f64 / 1e9
 }
 

@@ -21,7 +21,6 @@ pub struct Target {
     pub repo_id: String,
     pub folder: String,
     pub revision: Option<String>,
-    pub configured: bool,
 }
 
 impl From<&RepoRef> for Target {
@@ -31,7 +30,6 @@ impl From<&RepoRef> for Target {
             repo_id: r.repo_id.clone(),
             folder: r.folder_name(),
             revision: r.revision.clone(),
-            configured: true,
         }
     }
 }
@@ -68,7 +66,6 @@ pub fn scan_cache(
                 repo_id: repo_id.clone(),
                 folder: folder.clone(),
                 revision: None,
-                configured: false,
             });
         }
     }
@@ -166,7 +163,6 @@ pub(crate) fn report_for(
         repo_id: t.repo_id,
         folder: t.folder,
         path,
-        configured: t.configured,
         exists: present,
         stats,
         temps,
