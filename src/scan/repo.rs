@@ -98,78 +98,69 @@ struct Walker {
 }
 
 impl Walker {
-    fn walk_blobs(&mut self, repo: &Path, ctx: &RepoCtx) {
-        let blobs = repo.join("blobs");
-        for entry in WalkDir::new(&blobs).min_depth(1).follow_links(false) {
-            let entry = match entry {
-                Ok(e) => e,
-                Err(e) => {
-                    self.walk_error(&blobs, e);
-                    continue;
-                }
-            };
-            let ft = entry.file_type();
-            let name = entry.file_name().to_str();
-            if name.is_none() {
-                self.errors
-                    .add(Reason::NonUtf8Name, entry.path(), "file name is not UTF-8");
-            }
-            let class = name.map_or(BlobName::Other, blob_name::classify);
-            if ft.is_symlink() && entry.depth() == 1 {
-                if class == BlobName::Lock {
-                    continue;
-                }
-                if let (Some(want), BlobName::Blob { etag }) = (&mut self.want, class) {
-                    want.blobs.insert(etag.to_owned());
-                }
-                self.shared_target(entry.path(), &blobs, repo, ctx);
-            } else if ft.is_file() {
-                let Some(meta) = self.lstat(entry.path()) else {
-                    continue;
-                };
-                match class {
-                    BlobName::Lock => {}
-                    BlobName::Temp { etag, kind } => {
-                        self.temp(name.unwrap_or_default(), etag, kind, &meta)
+    /// Visit every entry below `dir` (not following links), reporting walk errors and
+    /// non-UTF-8 names once here so each walk only says what it counts.
+    fn each(&mut self, dir: &Path, mut visit: impl FnMut(&mut Self, &walkdir::DirEntry)) {
+        for entry in WalkDir::new(dir).min_depth(1).follow_links(false) {
+            match entry {
+                Ok(entry) => {
+                    if entry.file_name().to_str().is_none() {
+                        self.errors.add(
+                            Reason::NonUtf8Name,
+                            entry.path(),
+                            "file name is not UTF-8",
+                        );
                     }
-                    BlobName::Blob { etag } => {
-                        if let Some(want) = &mut self.want {
-                            want.blobs.insert(etag.to_owned());
-                        }
-                        self.content(&meta, false);
-                    }
-                    BlobName::Other => self.content(&meta, false),
+                    visit(self, &entry);
                 }
+                Err(e) => self.walk_error(dir, e),
             }
         }
     }
 
+    fn walk_blobs(&mut self, repo: &Path, ctx: &RepoCtx) {
+        let blobs = repo.join("blobs");
+        self.each(&blobs, |w, entry| {
+            let ft = entry.file_type();
+            let name = entry.file_name().to_str();
+            let class = name.map_or(BlobName::Other, blob_name::classify);
+            let shared_link = ft.is_symlink() && entry.depth() == 1;
+            if class == BlobName::Lock || !(shared_link || ft.is_file()) {
+                return;
+            }
+            if let (Some(want), BlobName::Blob { etag }) = (&mut w.want, class) {
+                want.blobs.insert(etag.to_owned());
+            }
+            if shared_link {
+                return w.shared_target(entry.path(), &blobs, repo, ctx);
+            }
+            let Some(meta) = w.lstat(entry.path()) else {
+                return;
+            };
+            match class {
+                BlobName::Temp { etag, kind } => {
+                    w.temp(name.unwrap_or_default(), etag, kind, &meta)
+                }
+                _ => w.content(&meta, false),
+            }
+        });
+    }
+
     fn walk_snapshots(&mut self, repo: &Path) {
         let snaps = repo.join("snapshots");
-        for entry in WalkDir::new(&snaps).min_depth(1).follow_links(false) {
-            let entry = match entry {
-                Ok(e) => e,
-                Err(e) => {
-                    self.walk_error(&snaps, e);
-                    continue;
-                }
-            };
+        self.each(&snaps, |w, entry| {
             let ft = entry.file_type();
             if entry.depth() == 1 && ft.is_dir() {
-                self.stats.revisions += 1;
-            }
-            if entry.file_name().to_str().is_none() {
-                self.errors
-                    .add(Reason::NonUtf8Name, entry.path(), "file name is not UTF-8");
+                w.stats.revisions += 1;
             }
             if !ft.is_file() {
-                continue;
+                return;
             }
-            let Some(meta) = self.lstat(entry.path()) else {
-                continue;
+            let Some(meta) = w.lstat(entry.path()) else {
+                return;
             };
-            self.content(&meta, false);
-            if let Some(want) = &mut self.want {
+            w.content(&meta, false);
+            if let Some(want) = &mut w.want {
                 // No-symlink mode keeps finished files here: `snapshots/<commit>/<path>`.
                 let rel = entry.path().strip_prefix(&snaps).ok();
                 let mut comps = rel.into_iter().flat_map(Path::components);
@@ -180,7 +171,7 @@ impl Walker {
                     }
                 }
             }
-        }
+        });
     }
 
     /// A symlink directly in `R/blobs/`: count its target when it is a regular file in the
