@@ -222,11 +222,14 @@ impl Coordinator {
             *state.errors_total[cache_idx].entry(reason).or_default() += n;
         }
         let name = &self.settings.caches[cache_idx].name;
-        let obs = snapshot::observations(name, &report, self.settings.lock_probe != LockProbe::Off);
+        let tracker = &mut state.trackers[cache_idx];
+        // Same rule as a full scan: `auto` stops using locks once they look untrustworthy.
+        let use_locks = snapshot::locks_trusted(tracker, self.settings.lock_probe == LockProbe::On);
+        let obs = snapshot::observations(name, &report, use_locks);
         let dl = if obs.is_empty() {
             RepoDownloadState::default()
         } else {
-            state.trackers[cache_idx].observe_repo(now(), &obs)
+            tracker.observe_repo(now(), &obs)
         };
         drop(state);
         if adhoc.len() > 1000 {

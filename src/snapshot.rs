@@ -42,6 +42,11 @@ pub fn observations(cache: &str, repo: &RepoReport, use_locks: bool) -> Vec<Temp
         .collect()
 }
 
+/// `lock_probe: on` keeps using locks even when they look untrustworthy; `auto` backs off.
+pub fn locks_trusted(tracker: &Tracker, trust_locks_blindly: bool) -> bool {
+    trust_locks_blindly || tracker.lock_signal_trusted()
+}
+
 /// Daemon mode: feed the tracker and build the cache's snapshot.
 pub fn with_history(
     report: CacheReport,
@@ -51,9 +56,7 @@ pub fn with_history(
     scans_total: u64,
     trust_locks_blindly: bool,
 ) -> CacheSnap {
-    // `lock_probe: on` keeps using locks even when they look untrustworthy; `auto` backs off.
-    let trusted = || trust_locks_blindly || tracker.lock_signal_trusted();
-    let use_locks = report.lock_probe_ran && trusted();
+    let use_locks = report.lock_probe_ran && locks_trusted(tracker, trust_locks_blindly);
     let downloads = report
         .repos
         .iter()
@@ -65,8 +68,8 @@ pub fn with_history(
             }
         })
         .collect();
-    let lock_probe_enabled =
-        report.lock_probe_ran && (trust_locks_blindly || tracker.lock_signal_trusted());
+    // Re-read: what this scan saw may just have made the signal untrustworthy.
+    let lock_probe_enabled = report.lock_probe_ran && locks_trusted(tracker, trust_locks_blindly);
     CacheSnap {
         report,
         downloads,
