@@ -13,6 +13,7 @@ use tokio::sync::Mutex;
 use crate::config::{LockProbe, ScanMode, Settings};
 use crate::downloads::tracker::{RepoDownloadState, Thresholds, Tracker};
 use crate::logging;
+use crate::progress_api::RootTotals;
 use crate::repo_ref::RepoRef;
 use crate::scan::{self, CacheReport, Reason, RepoReport, ScanOptions, Target};
 use crate::snapshot::{self, Snapshot};
@@ -24,6 +25,8 @@ pub struct Coordinator {
     latest: RwLock<Option<(Instant, Arc<Snapshot>)>>,
     ready: AtomicBool,
     adhoc: Mutex<HashMap<String, AdhocEntry>>,
+    /// The whole-root view of `/download_progress`, under the same freshness rule.
+    root_view: Mutex<Option<(Instant, RootTotals)>>,
 }
 
 /// An ad-hoc `/download_progress` result and when it was taken.
@@ -63,6 +66,7 @@ impl Coordinator {
             latest: RwLock::new(None),
             ready: AtomicBool::new(false),
             adhoc: Mutex::new(HashMap::new()),
+            root_view: Mutex::new(None),
         })
     }
 
@@ -177,6 +181,26 @@ impl Coordinator {
         }
         self.ready.store(true, Ordering::Release);
         snap
+    }
+
+    /// `/download_progress` without a model: every regular file of the first root. A burst of
+    /// polls waits on one walk, like scrapes do.
+    pub async fn root_totals(&self) -> RootTotals {
+        let arrived = Instant::now();
+        let mut view = self.root_view.lock().await;
+        if let Some((at, t)) = view.as_ref() {
+            if *at >= arrived || at.elapsed() < self.settings.scan_min_interval {
+                return t.clone();
+            }
+        }
+        let root = self.settings.caches[0].path.clone();
+        let th = thresholds(&self.settings);
+        let now = now();
+        let t = tokio::task::spawn_blocking(move || scan::root_totals(&root, th, now))
+            .await
+            .unwrap_or_default();
+        *view = Some((Instant::now(), t.clone()));
+        t
     }
 
     /// `/download_progress` for one repo: from the snapshot when the repo is exported, else an

@@ -17,7 +17,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::accept;
-use crate::coordinator::{Coordinator, thresholds};
+use crate::coordinator::Coordinator;
 use crate::logging;
 use crate::progress_api;
 use crate::render::{self, Meta};
@@ -160,19 +160,8 @@ async fn download_progress(req: &Request<Incoming>, coord: &Coordinator) -> Resp
         match model_name(req.uri().query()) {
             Err(e) => json(StatusCode::BAD_REQUEST, &progress_api::error_json(&e)),
             Ok(name) if name.trim().is_empty() => {
-                let root = s.caches[0].path.clone();
-                let th = thresholds(s);
-                let now = crate::scan::unix_seconds_now();
-                let totals =
-                    tokio::task::spawn_blocking(move || crate::scan::root_totals(&root, th, now))
-                        .await;
-                match totals {
-                    Ok(t) => json(StatusCode::OK, &progress_api::root_json(&name, &t)),
-                    Err(_) => json(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        &progress_api::error_json("scan failed"),
-                    ),
-                }
+                let totals = coord.root_totals().await;
+                json(StatusCode::OK, &progress_api::root_json(&name, &totals))
             }
             Ok(name) => match s.resolve_ref(&name) {
                 Err(e) => json(
