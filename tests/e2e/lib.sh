@@ -25,19 +25,29 @@ export E2E_ROOT E2E_VENV E2E_PY HFCE_BIN E2E_TMP
 _E2E_PIDS=()
 _E2E_LOGS=()
 _E2E_ON_EXIT=()
+_E2E_ON_FAIL=()
+_E2E_FAIL_MSG=""
 _E2E_SEQ=0
 
 # log MSG...: progress message on stderr, prefixed with the time and the test's name.
 log() { printf '[%s] %s: %s\n' "$(date -u +%H:%M:%S)" "$E2E_NAME" "$*" >&2; }
 
 # die MSG...: report a test failure and exit 1 (the EXIT trap then cleans up and shows the logs).
+# The message is also kept in $E2E_RESULT_FILE (set by run.sh) so the run's summary, the last thing CI shows, can
+# say why each test failed.
 die() {
-    printf '[%s] %s: FAIL: %s\n' "$(date -u +%H:%M:%S)" "$E2E_NAME" "$*" >&2
+    _E2E_FAIL_MSG="[$(date -u +%H:%M:%S)] $E2E_NAME: FAIL: $*"
+    printf '%s\n' "$_E2E_FAIL_MSG" >&2
+    if [[ -n ${E2E_RESULT_FILE:-} ]]; then printf '%s\n' "${_E2E_FAIL_MSG:0:600}" >"$E2E_RESULT_FILE"; fi
     exit 1
 }
 
 # on_exit CMD: run the shell command CMD at exit, before processes are killed (last registered runs first).
 on_exit() { _E2E_ON_EXIT=("$1" "${_E2E_ON_EXIT[@]}"); }
+
+# on_fail CMD: if the test fails, run the shell command CMD after the logs are shown and before processes are
+# stopped; for a few lines of state (what the services think) that explain the failure better than logs do.
+on_fail() { _E2E_ON_FAIL+=("$1"); }
 
 # track_pid PID [LOGFILE]: have the EXIT trap kill PID, and show LOGFILE's tail if the test fails.
 track_pid() {
@@ -80,6 +90,12 @@ _e2e_cleanup() {
             printf -- '----- last 40 lines of %s -----\n' "$f" >&2
             tail -n 40 "$f" >&2
         done
+        for cmd in "${_E2E_ON_FAIL[@]}"; do
+            printf -- '----- state: %s -----\n' "$cmd" >&2
+            (eval "$cmd") 2>&1 | cut -c1-400 | tail -n 15 >&2
+        done
+        # Again, last: CI shows only the tail of the output.
+        if [[ -n $_E2E_FAIL_MSG ]]; then printf '%s\n' "$_E2E_FAIL_MSG" >&2; fi
     fi
     for pid in "${_E2E_PIDS[@]}"; do _e2e_stop "$pid"; done
     if [[ ${E2E_KEEP_TMP:-0} == 1 ]]; then

@@ -26,6 +26,7 @@ mapfile -t tests < <(LC_ALL=C compgen -G 'tests/e2e/test_*.sh' | LC_ALL=C sort)
 passed=0
 failed=0
 failed_names=()
+failed_reasons=()
 for t in "${tests[@]}"; do
     name=$(basename "$t")
     if [[ -n $pattern ]] && ! grep -qE -- "$pattern" <<<"$name"; then
@@ -34,6 +35,8 @@ for t in "${tests[@]}"; do
     echo "== $name"
     start=$SECONDS
     rc=0
+    E2E_RESULT_FILE=$(mktemp)
+    export E2E_RESULT_FILE
     timeout --kill-after=15 "${E2E_TEST_TIMEOUT:-600}" bash "$t" || rc=$?
     took=$((SECONDS - start))
     if [[ $rc -eq 0 ]]; then
@@ -44,12 +47,16 @@ for t in "${tests[@]}"; do
         echo "FAIL $name (exit $rc, ${took}s)"
         failed=$((failed + 1))
         failed_names+=("$name")
+        reason=$(cat "$E2E_RESULT_FILE")
+        failed_reasons+=("$name: ${reason:-exit $rc without a FAIL message (see its output above)}")
     fi
+    rm -f "$E2E_RESULT_FILE"
 done
 
 echo "== summary"
 if [[ $failed -gt 0 ]]; then
     echo "failed: ${failed_names[*]}"
+    printf '  %s\n' "${failed_reasons[@]}"
 fi
 echo "$passed passed, $failed failed"
 if [[ $((passed + failed)) -eq 0 ]]; then

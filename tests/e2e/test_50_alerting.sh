@@ -136,7 +136,15 @@ YAML
 promtool check config "$E2E_TMP/prometheus.yml" >"$E2E_TMP/promcheck.out" 2>&1 ||
     die "promtool check config: $(cat "$E2E_TMP/promcheck.out")"
 start_prometheus "$E2E_TMP/prometheus.yml"
-wait_prom_value 'up{job="hf-cache-exporter"}' 1 30 || die "Prometheus does not scrape the exporter"
+# On failure, what each part believes, compactly (CI shows only the tail of the output).
+# shellcheck disable=SC2016  # evaluated at failure time, by the EXIT trap
+{
+    on_fail 'http_get "$EXPORTER_URL/metrics" | grep -E "^hf_cache_(download_(active|stalled)|abandoned_files|lock_probe)" | grep big-model | sed "s|cache=\"[^\"]*/caches/|cache=\"|" | head -n 8'
+    on_fail 'curl -sS --max-time 5 "$PROM_URL/api/v1/targets" | jq -c ".data.activeTargets[] | {health, lastError}"; curl -sS --max-time 5 "$PROM_URL/api/v1/alertmanagers" | jq -c ".data.activeAlertmanagers"'
+    on_fail 'prom_query ALERTS | jq -c ".[].metric | [.alertname, .alertstate, .model, (.cache // \"\" | sub(\".*/\"; \"\"))]" | head -n 8'
+    on_fail 'curl -sS --max-time 5 "$AM/api/v2/alerts" | jq -c ".[] | [.labels.alertname, .labels.model, .status.state]" | head -n 6; echo "pager notifications: $(wc -l <"$notifications")"'
+}
+wait_prom_value 'up{job="hf-cache-exporter"}' 1 60 || die "Prometheus does not scrape the exporter"
 
 # --- 1. stalled download pages -----------------------------------------------------------------------------------
 firing() { # ALERTNAME [LABEL=VALUE...]: the alert is firing in Prometheus with these labels
@@ -160,8 +168,8 @@ wait_for 90 "HfCacheDownloadStalled firing in Prometheus for $BIG" \
 stalled=$(prom_query 'ALERTS{alertname="HfCacheDownloadStalled",alertstate="firing"}')
 jq -e --arg m "$BIG" --arg c "$live" 'length == 1 and .[0].metric.model == $m and .[0].metric.cache == $c' \
     <<<"$stalled" >/dev/null || die "HfCacheDownloadStalled should fire for $BIG in $live only, got $stalled"
-wait_for 30 "HfCacheDownloadStalled active in Alertmanager" am_active HfCacheDownloadStalled "$BIG"
-wait_for 30 "the pager got HfCacheDownloadStalled (firing)" paged firing HfCacheDownloadStalled "$BIG"
+wait_for 60 "HfCacheDownloadStalled active in Alertmanager" am_active HfCacheDownloadStalled "$BIG"
+wait_for 60 "the pager got HfCacheDownloadStalled (firing)" paged firing HfCacheDownloadStalled "$BIG"
 jq -e --arg m "$BIG" 'select(.status == "firing") | .alerts[] | select(.labels.alertname == "HfCacheDownloadStalled")
         | select(.labels.severity == "critical" and .labels.model == $m
                  and (.annotations.runbook_url | endswith("docs/runbooks.md#hfcachedownloadstalled"))
