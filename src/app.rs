@@ -72,7 +72,7 @@ fn oneshot(s: &Settings) -> Snapshot {
     let now = crate::scan::unix_seconds_now();
     let th = coordinator::thresholds(s);
     Snapshot {
-        caches: coordinator::scan_all(s)
+        caches: coordinator::scan_all(s, None)
             .into_iter()
             .map(|r| snapshot::oneshot(r, th, now))
             .collect(),
@@ -188,9 +188,10 @@ pub fn describe(s: &Settings) -> String {
         s.discover, s.max_repos
     ));
     out.push_str(&format!(
-        "scan:\n  mode: {mode}\n  interval: {}\n  min_interval: {}\n",
+        "scan:\n  mode: {mode}\n  interval: {}\n  min_interval: {}\n  full_every: {}\n",
         d(s.scan_interval),
-        d(s.scan_min_interval)
+        d(s.scan_min_interval),
+        d(s.scan_full_every)
     ));
     let listen: Vec<String> = s
         .listen

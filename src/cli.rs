@@ -93,6 +93,9 @@ pub struct Flags {
     /// Reuse an on-scrape result younger than this [default: 0s]
     #[arg(long = "scan.min-interval", env = "HF_CACHE_EXPORTER_SCAN_MIN_INTERVAL", value_parser = crate::duration::parse, global = true)]
     pub scan_min_interval: Option<std::time::Duration>,
+    /// The server rescans only changed directories; every this often it lists everything (0 = always) [default: 10m]
+    #[arg(long = "scan.full-every", env = "HF_CACHE_EXPORTER_SCAN_FULL_EVERY", value_parser = crate::duration::parse, global = true)]
+    pub scan_full_every: Option<std::time::Duration>,
     /// A download with no temp-file change for this long is stalled [default: 5m]
     #[arg(long = "downloads.stall-after", env = "HF_CACHE_EXPORTER_DOWNLOADS_STALL_AFTER", value_parser = crate::duration::parse, global = true)]
     pub stall_after: Option<std::time::Duration>,
@@ -133,6 +136,7 @@ impl Flags {
             scan_mode: self.scan_mode,
             scan_interval: self.scan_interval,
             scan_min_interval: self.scan_min_interval,
+            scan_full_every: self.scan_full_every,
             stall_after: self.stall_after,
             abandon_after: self.abandon_after,
             lock_probe: self.lock_probe,

@@ -15,7 +15,7 @@ use crate::downloads::tracker::{RepoDownloadState, Thresholds, Tracker};
 use crate::logging;
 use crate::progress_api::RootTotals;
 use crate::repo_ref::RepoRef;
-use crate::scan::{self, CacheReport, Reason, RepoReport, ScanOptions, Target};
+use crate::scan::{self, CacheReport, DirMemo, Reason, RepoReport, ScanOptions, Target};
 use crate::snapshot::{self, Snapshot};
 
 pub struct Coordinator {
@@ -36,6 +36,8 @@ struct State {
     trackers: Vec<Tracker>,
     errors_total: Vec<BTreeMap<Reason, u64>>,
     scans_total: Vec<u64>,
+    /// Per cache: the directories the last scan saw, for the next incremental one.
+    memos: Vec<DirMemo>,
     /// Paths already logged, so a broken file is logged once, not on every scrape.
     logged: HashSet<(Reason, PathBuf)>,
 }
@@ -60,6 +62,7 @@ impl Coordinator {
                 trackers: (0..n).map(|_| Tracker::new(th)).collect(),
                 errors_total: vec![BTreeMap::new(); n],
                 scans_total: vec![0; n],
+                memos: (0..n).map(|_| DirMemo::default()).collect(),
                 logged: HashSet::new(),
             }),
             settings,
@@ -123,12 +126,26 @@ impl Coordinator {
     async fn scan_locked(&self, state: &mut State) -> Arc<Snapshot> {
         let settings = self.settings.clone();
         let started = now();
-        let reports = tokio::task::spawn_blocking(move || scan_all(&settings))
-            .await
-            .unwrap_or_else(|e| {
+        let mut memos = std::mem::take(&mut state.memos);
+        let reports = tokio::task::spawn_blocking(move || {
+            let reports = scan_all(&settings, Some(&mut memos));
+            (reports, memos)
+        })
+        .await;
+        let reports = match reports {
+            Ok((reports, memos)) => {
+                state.memos = memos;
+                reports
+            }
+            Err(e) => {
                 logging::error("scan task failed", &[("err", &e)]);
                 Vec::new()
-            });
+            }
+        };
+        // After a failed task the next scan is a full one.
+        state
+            .memos
+            .resize_with(self.settings.caches.len(), DirMemo::default);
         let force = self.settings.lock_probe == LockProbe::On;
         let mut caches = Vec::with_capacity(reports.len());
         for (i, report) in reports.into_iter().enumerate() {
@@ -170,6 +187,8 @@ impl Coordinator {
                 &[
                     ("cache", &snap.report.name),
                     ("repos", &snap.report.repos.len()),
+                    ("full", &snap.report.full_scan),
+                    ("reused_dirs", &snap.report.reused_dirs),
                     ("seconds", &snap.report.duration.as_secs_f64()),
                 ],
             );
@@ -265,22 +284,39 @@ impl Coordinator {
     }
 }
 
-/// Scan every configured root (blocking).
-pub fn scan_all(s: &Settings) -> Vec<CacheReport> {
-    let opts = ScanOptions {
+fn scan_options(s: &Settings) -> ScanOptions {
+    ScanOptions {
         lock_probe: s.lock_probe != LockProbe::Off,
-    };
-    s.caches
-        .iter()
-        .map(|c| scan::scan_cache(c, &s.models, s.discover, s.max_repos, opts))
-        .collect()
+        full_every: s.scan_full_every,
+        ..ScanOptions::default()
+    }
+}
+
+/// Scan every configured root (blocking). With `memos` (one per cache, kept by the caller
+/// between scans) unchanged directories are reused, unless `scan.full-every` is zero.
+pub fn scan_all(s: &Settings, mut memos: Option<&mut [DirMemo]>) -> Vec<CacheReport> {
+    let opts = scan_options(s);
+    let mut out = Vec::with_capacity(s.caches.len());
+    for (i, c) in s.caches.iter().enumerate() {
+        let memo = match memos.as_deref_mut() {
+            Some(m) if !s.scan_full_every.is_zero() => m.get_mut(i),
+            _ => None,
+        };
+        out.push(scan::scan_cache(
+            c,
+            &s.models,
+            s.discover,
+            s.max_repos,
+            opts,
+            memo,
+        ));
+    }
+    out
 }
 
 /// Scan one repo in the first cache that has its folder (the first cache if none does).
 fn scan_one(s: &Settings, t: Target) -> (usize, RepoReport, BTreeMap<Reason, u64>) {
-    let opts = ScanOptions {
-        lock_probe: s.lock_probe != LockProbe::Off,
-    };
+    let opts = scan_options(s);
     let idx = s
         .caches
         .iter()

@@ -76,12 +76,17 @@ pub fn run(s: &Settings) -> std::io::Result<()> {
     let tty = std::io::stdout().is_terminal();
     let th = coordinator::thresholds(s);
     let mut trackers: Vec<Tracker> = s.caches.iter().map(|_| Tracker::new(th)).collect();
+    let mut memos: Vec<crate::scan::DirMemo> =
+        s.caches.iter().map(|_| Default::default()).collect();
     let mut prev: HashMap<String, (Instant, u64)> = HashMap::new();
     let mut last_lines: HashMap<String, String> = HashMap::new();
     loop {
         let now = crate::scan::unix_seconds_now();
         let mut rows = Vec::new();
-        for (i, report) in coordinator::scan_all(s).into_iter().enumerate() {
+        for (i, report) in coordinator::scan_all(s, Some(&mut memos))
+            .into_iter()
+            .enumerate()
+        {
             let c =
                 snapshot::with_history(report, &mut trackers[i], now, Default::default(), 0, false);
             for (r, d) in c.report.repos.iter().zip(&c.downloads) {

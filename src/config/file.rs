@@ -46,6 +46,8 @@ pub struct ScanSection {
     pub interval: Option<Dur>,
     #[serde(alias = "min-interval")]
     pub min_interval: Option<Dur>,
+    #[serde(alias = "full-every")]
+    pub full_every: Option<Dur>,
 }
 
 #[derive(Debug, Default, Deserialize)]

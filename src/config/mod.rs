@@ -32,6 +32,9 @@ pub struct Settings {
     pub scan_mode: ScanMode,
     pub scan_interval: Duration,
     pub scan_min_interval: Duration,
+    /// The server's scans reuse unchanged directories; every this often one lists everything.
+    /// Zero: every scan is a full one.
+    pub scan_full_every: Duration,
     pub listen: Vec<ListenAddr>,
     pub telemetry_path: String,
     pub disable_exporter_metrics: bool,
@@ -54,6 +57,7 @@ pub struct Overrides {
     pub scan_mode: Option<ScanMode>,
     pub scan_interval: Option<Duration>,
     pub scan_min_interval: Option<Duration>,
+    pub scan_full_every: Option<Duration>,
     pub stall_after: Option<Duration>,
     pub abandon_after: Option<Duration>,
     pub lock_probe: Option<LockProbe>,
@@ -202,6 +206,10 @@ impl Settings {
                 .scan_min_interval
                 .or(fc.scan.min_interval.map(|d| d.0))
                 .unwrap_or(Duration::ZERO),
+            scan_full_every: over
+                .scan_full_every
+                .or(fc.scan.full_every.map(|d| d.0))
+                .unwrap_or(Duration::from_secs(600)),
             listen,
             telemetry_path,
             disable_exporter_metrics: over.disable_exporter_metrics

@@ -52,6 +52,8 @@ fn snapshot() -> Arc<Snapshot> {
         finished_at: 1700000100.0,
         errors: ErrorTally::default(),
         lock_probe_ran: true,
+        full_scan: true,
+        reused_dirs: 0,
         repos: vec![with_tree, repo("acme/absent", false, 0)],
     };
     let active = RepoDownloadState {

@@ -4,16 +4,20 @@
 
 pub mod errors;
 mod fsstat;
+pub mod memo;
 mod repo;
 mod root;
+mod shared;
+mod summary;
 mod totals;
+mod walk;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use errors::{ErrorTally, Reason};
 pub use fsstat::FsStats;
-pub use repo::scan_repo;
+pub use memo::DirMemo;
 pub use root::{Target, scan_cache, scan_single};
 pub use totals::root_totals;
 
@@ -21,11 +25,39 @@ use crate::blob_name::TempKind;
 use crate::downloads::progress::Progress;
 use crate::repo_ref::RepoType;
 
-/// What the scan may do beyond counting bytes.
-#[derive(Debug, Clone, Copy, Default)]
+/// What the scan may do beyond counting bytes, and how.
+#[derive(Debug, Clone, Copy)]
 pub struct ScanOptions {
     /// Read `/proc/locks` to tell whether temp files' lock files are held.
     pub lock_probe: bool,
+    /// Walker threads; 0 picks one per CPU, up to 8.
+    pub threads: usize,
+    /// With a [`DirMemo`]: how often the scan starts from nothing instead of reusing
+    /// unchanged directories.
+    pub full_every: Duration,
+    /// A directory changed this recently (relative to the scan's start) is listed again next
+    /// time: another change could share its timestamp tick. [`memo::RACY_WINDOW`] by default.
+    pub racy_window: Duration,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        Self {
+            lock_probe: false,
+            threads: 0,
+            full_every: Duration::from_secs(600),
+            racy_window: memo::RACY_WINDOW,
+        }
+    }
+}
+
+impl ScanOptions {
+    pub fn threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+            n => n,
+        }
+    }
 }
 
 /// The metric-contract numbers of one repo folder.
@@ -83,6 +115,10 @@ pub struct CacheReport {
     pub errors: ErrorTally,
     /// Whether the lock probe ran (enabled and `/proc/locks` readable).
     pub lock_probe_ran: bool,
+    /// Every directory was listed (no memo, or the memo's full scan was due).
+    pub full_scan: bool,
+    /// Directories whose previous listing was reused.
+    pub reused_dirs: u64,
     pub repos: Vec<RepoReport>,
 }
 

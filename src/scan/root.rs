@@ -6,7 +6,14 @@ use std::fs;
 use std::path::Path;
 use std::time::Instant;
 
-use super::repo::{RepoCtx, scan_repo};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::memo::{DirMemo, MemoDir};
+use super::repo::{self, Prepared, Tree};
+use super::shared::RootPaths;
+use super::walk::{self, WalkInput, WalkOutput};
 use super::{
     CacheReport, ErrorTally, Reason, RepoReport, RepoStats, ScanOptions, fsstat, unix_seconds,
 };
@@ -42,6 +49,7 @@ pub fn scan_cache(
     discover: bool,
     max_repos: usize,
     opts: ScanOptions,
+    memo: Option<&mut DirMemo>,
 ) -> CacheReport {
     let started = Instant::now();
     let root = spec.path.as_path();
@@ -76,21 +84,39 @@ pub fn scan_cache(
         None
     };
     let root_real = fs::canonicalize(root).ok();
-    let repos = targets
-        .into_iter()
-        .map(|t| {
-            let present =
-                found.contains_key(&t.folder) || (exists && root.join(&t.folder).is_dir());
-            report_for(
+    let present: Vec<bool> = targets
+        .iter()
+        .map(|t| found.contains_key(&t.folder) || (exists && root.join(&t.folder).is_dir()))
+        .collect();
+    let began = unix_seconds(std::time::SystemTime::now());
+    let (full_scan, reused_dirs, repos) = match memo {
+        Some(memo) => {
+            let full = memo.begin(began, opts.full_every);
+            let (reports, out) = scan_targets(
                 root,
                 root_real.as_deref(),
                 locks.as_ref(),
-                t,
-                present,
+                targets,
+                &present,
+                (Some(&memo.dirs), opts, began),
                 &mut errors,
-            )
-        })
-        .collect();
+            );
+            memo.dirs = out.memo;
+            (full, out.reused_dirs, reports)
+        }
+        None => {
+            let (reports, _) = scan_targets(
+                root,
+                root_real.as_deref(),
+                locks.as_ref(),
+                targets,
+                &present,
+                (None, opts, began),
+                &mut errors,
+            );
+            (true, 0, reports)
+        }
+    };
 
     let fs = if exists {
         fsstat::statvfs(root).ok()
@@ -108,6 +134,8 @@ pub fn scan_cache(
         finished_at: unix_seconds(std::time::SystemTime::now()),
         errors,
         lock_probe_ran: locks.is_some(),
+        full_scan,
+        reused_dirs,
         repos,
     }
 }
@@ -123,51 +151,83 @@ pub fn scan_single(spec: &CacheSpec, t: Target, opts: ScanOptions) -> (RepoRepor
         None
     };
     let root_real = fs::canonicalize(root).ok();
-    let r = report_for(
+    let began = unix_seconds(std::time::SystemTime::now());
+    let (mut reports, _) = scan_targets(
         root,
         root_real.as_deref(),
         locks.as_ref(),
-        t,
-        present,
+        vec![t],
+        &[present],
+        (None, opts, began),
         &mut errors,
     );
-    (r, errors)
+    (reports.remove(0), errors)
 }
 
-/// Scan one target in an existing root (the JSON endpoint's ad-hoc lookups use this too).
-pub(crate) fn report_for(
+/// The previous scan's directories (if they may be reused), the options, and the start time.
+type WalkSetup<'a> = (Option<&'a HashMap<PathBuf, Arc<MemoDir>>>, ScanOptions, f64);
+
+/// Walk the present targets together (one pool of threads for all of them) and build every
+/// target's report, in order.
+fn scan_targets(
     root: &Path,
     root_real: Option<&Path>,
     locks: Option<&proc_locks::LockedInodes>,
-    t: Target,
-    present: bool,
+    targets: Vec<Target>,
+    present: &[bool],
+    (reuse, opts, began): WalkSetup,
     errors: &mut ErrorTally,
-) -> RepoReport {
-    let path = root.join(&t.folder);
-    let (stats, temps, progress) = if present {
-        let ctx = RepoCtx {
-            root,
-            root_real,
-            folder: &t.folder,
-            revision: t.revision.as_deref(),
-            locks,
-        };
-        let s = scan_repo(&ctx);
-        errors.merge(s.errors);
-        (s.stats, s.temps, s.progress)
-    } else {
-        (RepoStats::default(), Vec::new(), None)
-    };
-    RepoReport {
-        repo_type: t.repo_type,
-        repo_id: t.repo_id,
-        folder: t.folder,
-        path,
-        exists: present,
-        stats,
-        temps,
-        progress,
+) -> (Vec<RepoReport>, WalkOutput) {
+    // Per target: `Some(tree)` when present (and walked), `None` when absent.
+    let mut trees: Vec<Option<Option<Tree>>> = Vec::with_capacity(targets.len());
+    let mut walks = Vec::new();
+    for (t, &p) in targets.iter().zip(present) {
+        if p {
+            let Prepared { walk, tree } =
+                repo::prepare(&root.join(&t.folder), t.revision.as_deref(), errors);
+            walks.push(walk);
+            trees.push(Some(tree));
+        } else {
+            trees.push(None);
+        }
     }
+    let input = WalkInput {
+        roots: RootPaths { root, root_real },
+        repos: &walks,
+        reuse,
+        record: reuse.is_some(),
+        started: began,
+        racy_window: opts.racy_window,
+        threads: opts.threads(),
+    };
+    let mut out = walk::walk(&input);
+    let mut parts = std::mem::take(&mut out.parts).into_iter();
+    let reports = targets
+        .into_iter()
+        .zip(trees)
+        .map(|(t, tree)| {
+            let path = root.join(&t.folder);
+            let walked = tree.and_then(|tree| parts.next().map(|part| (tree, part)));
+            let (exists, stats, temps, progress) = match walked {
+                Some((tree, part)) => {
+                    let s = repo::finish(root, &t.folder, tree, part, locks, errors);
+                    (true, s.stats, s.temps, s.progress)
+                }
+                None => (false, RepoStats::default(), Vec::new(), None),
+            };
+            RepoReport {
+                repo_type: t.repo_type,
+                repo_id: t.repo_id,
+                folder: t.folder,
+                path,
+                exists,
+                stats,
+                temps,
+                progress,
+            }
+        })
+        .collect();
+    (reports, out)
 }
 
 /// Repo folders of a root by folder name. Other entries (`.locks`, `CACHEDIR.TAG`, the shared

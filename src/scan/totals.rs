@@ -46,7 +46,7 @@ pub fn root_totals(root: &Path, th: Thresholds, now: f64) -> RootTotals {
                 etag: etag.to_owned(),
                 size: meta.len(),
                 allocated: meta.blocks() * 512,
-                mtime: super::repo::mtime(&meta),
+                mtime: meta.mtime() as f64 + meta.mtime_nsec() as f64 / 1e9,
                 lock_held: None,
                 blob_exists,
             });

@@ -1,0 +1,189 @@
+//! What one directory contributes to its repo's numbers, and how those parts add up. Pure: the
+//! walker fills parts from `stat` results in any order, on any thread; adding them up (with
+//! hard-link and shared-store dedupe) gives the same totals whatever the order.
+
+use std::collections::HashSet;
+
+use super::{ErrorTally, RepoStats, TempFile};
+
+/// The facts of one regular file that the totals need.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FileFacts {
+    pub dev: u64,
+    pub ino: u64,
+    pub nlink: u64,
+    pub size: u64,
+    pub allocated: u64,
+    pub mtime: f64,
+}
+
+/// Sums over plain content files (blobs, no-symlink snapshot files): immutable once complete,
+/// so the incremental scan may reuse them while their directory is unchanged.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContentSum {
+    pub files: u64,
+    pub bytes: u64,
+    pub allocated: u64,
+    pub last_modified: Option<f64>,
+    /// Files that may be seen twice (nlink > 1): counted once per repo when parts are added.
+    pub linked: Vec<FileFacts>,
+}
+
+impl ContentSum {
+    pub fn add(&mut self, f: FileFacts) {
+        if f.nlink > 1 {
+            self.linked.push(f);
+            return;
+        }
+        self.add_counted(&f);
+    }
+
+    fn add_counted(&mut self, f: &FileFacts) {
+        self.files += 1;
+        self.bytes += f.size;
+        self.allocated += f.allocated;
+        self.last_modified = Some(self.last_modified.map_or(f.mtime, |m| m.max(f.mtime)));
+    }
+
+    pub fn merge(&mut self, other: &ContentSum) {
+        self.files += other.files;
+        self.bytes += other.bytes;
+        self.allocated += other.allocated;
+        if let Some(m) = other.last_modified {
+            self.last_modified = Some(self.last_modified.map_or(m, |x| x.max(m)));
+        }
+        self.linked.extend_from_slice(&other.linked);
+    }
+}
+
+/// One directory's (or one slice of a directory's) contribution during one scan.
+#[derive(Debug, Default)]
+pub struct Part {
+    pub content: ContentSum,
+    /// Shared-store targets of `R/blobs/*` symlinks: always deduped, never reused.
+    pub shared: Vec<FileFacts>,
+    pub temps: Vec<TempFile>,
+    /// Revision folders (`snapshots/<commit>/`).
+    pub revisions: u64,
+    pub errors: ErrorTally,
+    /// Blob names and no-symlink snapshot paths of the wanted commit, for tree progress.
+    pub want_blobs: Vec<String>,
+    pub want_paths: Vec<String>,
+}
+
+impl Part {
+    pub fn merge(&mut self, other: Part) {
+        self.content.merge(&other.content);
+        self.shared.extend(other.shared);
+        self.temps.extend(other.temps);
+        self.revisions += other.revisions;
+        self.errors.merge(other.errors);
+        self.want_blobs.extend(other.want_blobs);
+        self.want_paths.extend(other.want_paths);
+    }
+
+    /// The repo's metric-contract numbers: plain sums, then each linked or shared inode once.
+    pub fn stats(&self) -> RepoStats {
+        let mut sum = ContentSum {
+            linked: Vec::new(),
+            ..self.content.clone()
+        };
+        let mut seen = HashSet::new();
+        for f in self.content.linked.iter().chain(&self.shared) {
+            if seen.insert((f.dev, f.ino)) {
+                sum.add_counted(f);
+            }
+        }
+        let mut stats = RepoStats {
+            bytes: sum.bytes,
+            allocated_bytes: sum.allocated,
+            files: sum.files,
+            revisions: self.revisions,
+            last_modified: sum.last_modified,
+            ..RepoStats::default()
+        };
+        for t in &self.temps {
+            stats.incomplete_files += 1;
+            stats.incomplete_bytes += t.size;
+            stats.bytes += t.size;
+            stats.allocated_bytes += t.allocated;
+            stats.last_modified = Some(stats.last_modified.map_or(t.mtime, |m| m.max(t.mtime)));
+        }
+        stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blob_name::TempKind;
+
+    fn file(ino: u64, nlink: u64, size: u64, mtime: f64) -> FileFacts {
+        FileFacts {
+            dev: 1,
+            ino,
+            nlink,
+            size,
+            allocated: size.div_ceil(4096) * 4096,
+            mtime,
+        }
+    }
+
+    fn temp(size: u64, mtime: f64) -> TempFile {
+        TempFile {
+            name: "x.incomplete".into(),
+            etag: "x".into(),
+            kind: TempKind::Incomplete,
+            size,
+            allocated: 0,
+            mtime,
+            lock_held: None,
+            blob_exists: false,
+        }
+    }
+
+    #[test]
+    fn order_of_parts_does_not_change_totals() {
+        let mut a = Part::default();
+        a.content.add(file(1, 1, 10, 5.0));
+        a.content.add(file(2, 2, 100, 9.0)); // hard link, seen again in b
+        let mut b = Part::default();
+        b.content.add(file(2, 2, 100, 9.0));
+        b.content.add(file(3, 1, 1, 1.0));
+        b.temps.push(temp(7, 11.0));
+        let mut c = Part::default();
+        c.shared.push(file(4, 1, 1000, 2.0));
+        c.shared.push(file(4, 1, 1000, 2.0)); // two links to one shared blob
+        c.revisions = 2;
+
+        let sum = |parts: [&Part; 3]| {
+            let mut all = Part::default();
+            for p in parts {
+                all.content.merge(&p.content);
+                all.shared.extend(p.shared.iter().copied());
+                all.temps.extend(p.temps.iter().cloned());
+                all.revisions += p.revisions;
+            }
+            all.stats()
+        };
+        let s = sum([&a, &b, &c]);
+        assert_eq!(s, sum([&c, &b, &a]));
+        assert_eq!((s.files, s.bytes), (4, 10 + 100 + 1 + 1000 + 7));
+        assert_eq!((s.incomplete_files, s.incomplete_bytes), (1, 7));
+        assert_eq!(s.revisions, 2);
+        assert_eq!(s.last_modified, Some(11.0));
+    }
+
+    #[test]
+    fn a_shared_target_also_hard_linked_counts_once() {
+        let mut p = Part::default();
+        p.content.add(file(9, 2, 50, 1.0));
+        p.shared.push(file(9, 2, 50, 1.0));
+        assert_eq!((p.stats().files, p.stats().bytes), (1, 50));
+    }
+
+    #[test]
+    fn empty_part_has_no_last_modified() {
+        assert_eq!(Part::default().stats(), RepoStats::default());
+    }
+}
