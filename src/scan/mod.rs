@@ -1,6 +1,7 @@
 //! The only code that reads the cache. It lists a root, walks each repo folder's `blobs/` and
-//! `snapshots/` and returns plain facts; it never writes, locks, renames or deletes, and an odd
-//! entry becomes a counted [`errors::Reason`] instead of a failed scan.
+//! `snapshots/` (in parallel, see [`walk`]; incrementally with a [`DirMemo`]) and returns plain
+//! facts; it never writes, locks, renames or deletes, and an odd entry becomes a counted
+//! [`errors::Reason`] instead of a failed scan.
 
 pub mod errors;
 mod fsstat;

@@ -1,0 +1,320 @@
+//! What the walk does with one directory: reuse it from the memo, or list it (descending into
+//! subdirectories, queueing stat slices), and what it does with one regular file or shared link.
+
+use std::ffi::{CString, OsStr};
+use std::mem::MaybeUninit;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, RawDir, Stat};
+
+use super::{DirInfo, DirJob, Kind, Listed, Local, SLICE, Section, Shared, SliceJob};
+use crate::blob_name::{self, BlobName};
+use crate::scan::TempFile;
+use crate::scan::errors::Reason;
+use crate::scan::memo::{MemoDir, Stamp};
+use crate::scan::shared::shared_target;
+use crate::scan::summary::{FileFacts, Part};
+
+impl Shared<'_> {
+    pub(super) fn dir(&self, job: DirJob, local: &mut Local) {
+        let input = self.input;
+        let want = input.repos[job.repo].want_commit.is_some();
+        let id = {
+            let mut q = self.lock();
+            q.next_id += 1;
+            q.next_id
+        };
+        let info = Arc::new(DirInfo {
+            id,
+            repo: job.repo,
+            section: job.section,
+            depth: job.depth,
+            path: job.path,
+        });
+        let mut part = Part::default();
+        let stamp = if input.record && !want {
+            match stat_dir(&info.path, info.depth == 0) {
+                Ok(st) => Some(stamp_of(&st)),
+                Err(e) => return self.dir_error(&info, e, part, local),
+            }
+        } else {
+            None
+        };
+        if let (Some(stamp), Some(memo)) = (stamp, input.reuse) {
+            if let Some(m) = memo.get(&info.path).filter(|m| m.stamp == stamp) {
+                self.reuse(&info, m, &mut part);
+                local.reused.push((info.path.clone(), m.clone()));
+                local.parts.push((info.id, info.repo, part));
+                return;
+            }
+        }
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        // The two top folders may be symlinks (as `read_dir` would follow); below them a
+        // directory came from `d_type`, so a symlink there now is a race, not a descent.
+        let flags = if info.depth == 0 {
+            flags
+        } else {
+            flags | OFlags::NOFOLLOW
+        };
+        let dir = match rustix::fs::open(&info.path, flags, Mode::empty()) {
+            Ok(d) => Arc::new(d),
+            Err(e) => return self.dir_error(&info, e, part, local),
+        };
+        let mut listed = Listed {
+            info: info.clone(),
+            stamp,
+            subdirs: Vec::new(),
+            temps: Vec::new(),
+            shared_links: Vec::new(),
+            unknown: false,
+        };
+        self.list(&info, &dir, &mut listed, &mut part, local);
+        local.parts.push((info.id, info.repo, part));
+        local.listed.push(listed);
+    }
+
+    /// Read the directory once: descend into subdirectories, queue regular files (and entries
+    /// of unknown type) for stat slices, note what the memo must redo on reuse.
+    fn list(
+        &self,
+        info: &Arc<DirInfo>,
+        dir: &Arc<OwnedFd>,
+        listed: &mut Listed,
+        part: &mut Part,
+        local: &mut Local,
+    ) {
+        let want = self.input.repos[info.repo].want_commit.is_some();
+        let mut buf = [MaybeUninit::<u8>::uninit(); 16 * 1024];
+        let mut entries = RawDir::new(&**dir, &mut buf);
+        let mut batch: Vec<(CString, Kind)> = Vec::new();
+        while let Some(entry) = entries.next() {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    part.errors.io(&info.path, &e.into());
+                    break;
+                }
+            };
+            let name = entry.file_name();
+            let bytes = name.to_bytes();
+            if bytes == b"." || bytes == b".." {
+                continue;
+            }
+            let utf8 = name.to_str().ok();
+            if utf8.is_none() {
+                let path = info.path.join(OsStr::from_bytes(bytes));
+                part.errors
+                    .add(Reason::NonUtf8Name, &path, "file name is not UTF-8");
+            }
+            let class = utf8.map_or(BlobName::Other, blob_name::classify);
+            let ft = entry.file_type();
+            if ft == FileType::Directory {
+                if info.section == Section::Snapshots && info.depth == 0 {
+                    part.revisions += 1;
+                }
+                listed.subdirs.push(OsStr::from_bytes(bytes).to_owned());
+                self.push_dir(DirJob {
+                    repo: info.repo,
+                    section: info.section,
+                    depth: info.depth + 1,
+                    path: info.path.join(OsStr::from_bytes(bytes)),
+                });
+                continue;
+            }
+            let kind = match (info.section, ft) {
+                (Section::Blobs, _) if class == BlobName::Lock => continue,
+                (_, FileType::RegularFile) => Kind::File,
+                (_, FileType::Unknown) => Kind::Unknown,
+                (Section::Blobs, FileType::Symlink) if info.depth == 0 => Kind::SharedLink,
+                _ => continue,
+            };
+            match (kind, class) {
+                (Kind::Unknown, _) => listed.unknown = true,
+                (Kind::SharedLink, _) => listed.shared_links.push(OsStr::from_bytes(bytes).into()),
+                (_, BlobName::Temp { .. }) if info.section == Section::Blobs => {
+                    listed.temps.push(OsStr::from_bytes(bytes).into())
+                }
+                _ => {}
+            }
+            if want && info.section == Section::Blobs {
+                if let BlobName::Blob { etag } = class {
+                    part.want_blobs.push(etag.to_owned());
+                }
+            }
+            batch.push((name.to_owned(), kind));
+            if batch.len() == SLICE {
+                let names = std::mem::take(&mut batch);
+                let job = SliceJob {
+                    info: info.clone(),
+                    dir: dir.clone(),
+                    names,
+                };
+                self.push_slice(job, local);
+            }
+        }
+        if !batch.is_empty() {
+            let job = SliceJob {
+                info: info.clone(),
+                dir: dir.clone(),
+                names: batch,
+            };
+            self.push_slice(job, local);
+        }
+    }
+
+    /// A directory unchanged since the last scan: its remembered sums, plus what is never
+    /// remembered (temp files, shared-store links), plus its subdirectories' own checks.
+    fn reuse(&self, info: &Arc<DirInfo>, m: &MemoDir, part: &mut Part) {
+        part.content.merge(&m.content);
+        if info.section == Section::Snapshots && info.depth == 0 {
+            part.revisions += m.subdirs.len() as u64;
+        }
+        for name in &m.subdirs {
+            self.push_dir(DirJob {
+                repo: info.repo,
+                section: info.section,
+                depth: info.depth + 1,
+                path: info.path.join(name),
+            });
+        }
+        for name in &m.temps {
+            let path = info.path.join(name);
+            match rustix::fs::statat(CWD, &path, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {
+                    self.file(info, name.as_bytes(), &st, part)
+                }
+                Ok(_) => {}
+                Err(e) => part.errors.io(&path, &e.into()),
+            }
+        }
+        for name in &m.shared_links {
+            self.shared_link(info, &info.path.join(name), part);
+        }
+    }
+
+    pub(super) fn stat_slice(&self, job: SliceJob, local: &mut Local) {
+        let info = &job.info;
+        let mut part = Part::default();
+        for (name, kind) in &job.names {
+            if let Kind::SharedLink = kind {
+                let path = info.path.join(OsStr::from_bytes(name.to_bytes()));
+                self.shared_link(info, &path, &mut part);
+                continue;
+            }
+            let st = match rustix::fs::statat(&*job.dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
+            {
+                Ok(st) => st,
+                Err(e) => {
+                    let path = info.path.join(OsStr::from_bytes(name.to_bytes()));
+                    part.errors.io(&path, &e.into());
+                    continue;
+                }
+            };
+            match FileType::from_raw_mode(st.st_mode) {
+                FileType::RegularFile => self.file(info, name.to_bytes(), &st, &mut part),
+                FileType::Directory if matches!(kind, Kind::Unknown) => {
+                    if info.section == Section::Snapshots && info.depth == 0 {
+                        part.revisions += 1;
+                    }
+                    self.push_dir(DirJob {
+                        repo: info.repo,
+                        section: info.section,
+                        depth: info.depth + 1,
+                        path: info.path.join(OsStr::from_bytes(name.to_bytes())),
+                    });
+                }
+                FileType::Symlink
+                    if matches!(kind, Kind::Unknown)
+                        && info.section == Section::Blobs
+                        && info.depth == 0 =>
+                {
+                    let path = info.path.join(OsStr::from_bytes(name.to_bytes()));
+                    self.shared_link(info, &path, &mut part);
+                }
+                _ => {}
+            }
+        }
+        local.parts.push((info.id, info.repo, part));
+    }
+
+    /// One regular file with its `stat`: a temp file, a blob or a no-symlink snapshot file.
+    fn file(&self, info: &DirInfo, name: &[u8], st: &Stat, part: &mut Part) {
+        let facts = facts_of(st);
+        let utf8 = std::str::from_utf8(name).ok();
+        if info.section == Section::Blobs {
+            if let Some(BlobName::Temp { etag, kind }) = utf8.map(blob_name::classify) {
+                part.temps.push(TempFile {
+                    name: utf8.unwrap_or_default().to_owned(),
+                    etag: etag.to_owned(),
+                    kind,
+                    size: facts.size,
+                    allocated: facts.allocated,
+                    mtime: facts.mtime,
+                    lock_held: None,
+                    blob_exists: false,
+                });
+                return;
+            }
+        } else if let Some(commit) = &self.input.repos[info.repo].want_commit {
+            // No-symlink mode keeps finished files here: `snapshots/<commit>/<path>`.
+            let snaps = self.input.repos[info.repo].dir.join("snapshots");
+            let full = info.path.join(OsStr::from_bytes(name));
+            if let Ok(rel) = full.strip_prefix(snaps.join(commit)) {
+                if let Some(p) = rel.to_str() {
+                    part.want_paths.push(p.to_owned());
+                }
+            }
+        }
+        part.content.add(facts);
+    }
+
+    fn shared_link(&self, info: &DirInfo, link: &Path, part: &mut Part) {
+        let repo = &self.input.repos[info.repo].dir;
+        if let Some(f) = shared_target(link, &info.path, repo, &self.input.roots, &mut part.errors)
+        {
+            part.shared.push(f);
+        }
+    }
+
+    /// The directory could not be stat'ed or opened. A missing `blobs/` or `snapshots/` is a
+    /// normal state (refs-only repo folders), and a vanished directory is a race.
+    fn dir_error(&self, info: &DirInfo, e: rustix::io::Errno, mut part: Part, local: &mut Local) {
+        part.errors.io(&info.path, &e.into());
+        local.parts.push((info.id, info.repo, part));
+    }
+}
+
+fn stat_dir(path: &Path, follow: bool) -> rustix::io::Result<Stat> {
+    let flags = if follow {
+        AtFlags::empty()
+    } else {
+        AtFlags::SYMLINK_NOFOLLOW
+    };
+    rustix::fs::statat(CWD, path, flags)
+}
+
+// `Stat` field types differ between architectures; the casts are no-ops only on some.
+#[allow(clippy::unnecessary_cast)]
+fn stamp_of(st: &Stat) -> Stamp {
+    Stamp {
+        dev: st.st_dev as u64,
+        ino: st.st_ino as u64,
+        mtime: (st.st_mtime as i64, st.st_mtime_nsec as u32),
+        ctime: (st.st_ctime as i64, st.st_ctime_nsec as u32),
+    }
+}
+
+#[allow(clippy::unnecessary_cast)]
+fn facts_of(st: &Stat) -> FileFacts {
+    FileFacts {
+        dev: st.st_dev as u64,
+        ino: st.st_ino as u64,
+        nlink: st.st_nlink as u64,
+        size: st.st_size.max(0) as u64,
+        allocated: (st.st_blocks as u64).saturating_mul(512),
+        mtime: st.st_mtime as f64 + st.st_mtime_nsec as f64 / 1e9,
+    }
+}
