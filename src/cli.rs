@@ -1,5 +1,5 @@
 //! Command-line flags in the exporter-toolkit spelling, each with an `HF_CACHE_EXPORTER_*`
-//! env var. Clap types stop here: [`Cli::overrides`] turns them into plain config values.
+//! env var. Clap types stop here: [`Flags::overrides`] turns them into plain config values.
 
 use std::path::PathBuf;
 

@@ -1,5 +1,5 @@
 //! The only code that reads the cache. It lists a root, walks each repo folder's `blobs/` and
-//! `snapshots/` (in parallel, see [`walk`]; incrementally with a [`DirMemo`]) and returns plain
+//! `snapshots/` (in parallel; incrementally with a [`DirMemo`]) and returns plain
 //! facts; it never writes, locks, renames or deletes, and an odd entry becomes a counted
 //! [`errors::Reason`] instead of a failed scan.
 
