@@ -92,7 +92,16 @@ async fn route(req: &Request<()>, coord: &Coordinator) -> Resp {
     let s = coord.settings();
     let path = req.uri().path();
     let method = req.method().clone();
-    let resp = if path == s.telemetry_path {
+    let resp = if method == Method::OPTIONS && path != "/download_progress" {
+        // Only the CORS endpoint has a preflight; elsewhere OPTIONS must not cost a scan.
+        let mut r = Response::new(Full::new(Bytes::new()));
+        *r.status_mut() = StatusCode::NO_CONTENT;
+        r.headers_mut().insert(
+            header::ALLOW,
+            HeaderValue::from_static("GET, HEAD, OPTIONS"),
+        );
+        r
+    } else if path == s.telemetry_path {
         metrics(req, coord).await
     } else if path == "/download_progress" {
         download_progress(req, coord).await

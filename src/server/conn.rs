@@ -22,7 +22,7 @@ use crate::logging;
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Same bound for the TLS handshake, which happens before hyper sees the connection.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Request head size (hyper answers 431 beyond it) and header count.
+/// Request head size and header count; hyper answers 431 beyond either.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 const MAX_HEADERS: usize = 100;
 
@@ -56,7 +56,7 @@ where
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_HEAD_BYTES)
+        .max_header_size(MAX_HEAD_BYTES)
         .max_headers(MAX_HEADERS)
         .serve_connection(TokioIo::new(io), svc);
     let _ = watcher.watch(conn).await;
