@@ -23,25 +23,32 @@ fn start(extra: &[&str]) -> (Proc, Cache) {
 #[test]
 fn max_requests_answers_503_while_the_slots_are_taken() {
     let (s, _c) = start(&["--web.max-requests", "1"]);
-    // The holder's request is admitted (it takes the only slot) and then waits for the one
-    // body byte it announced; nothing else can free the slot, so the state is deterministic.
-    let mut holder = s.connect();
-    holder
-        .write_all(
-            b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1\r\n\r\n",
-        )
-        .unwrap();
+    // A holder's request takes the only slot and then waits for the one body byte it
+    // announced; nothing else can free the slot. If a probe was in flight when the holder
+    // arrived, the holder is the one refused: start another holder and probe again.
     let deadline = Instant::now() + Duration::from_secs(20);
-    let refused = loop {
-        let r = s.req("GET", "/metrics", &[]);
-        if r.status == 503 {
-            break r;
+    let (mut holder, refused) = 'outer: loop {
+        let mut holder = s.connect();
+        holder
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1\r\n\r\n")
+            .unwrap();
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "the held request never took the slot"
+            );
+            let r = s.req("GET", "/metrics", &[]);
+            if r.status == 503 {
+                break 'outer (holder, r);
+            }
+            assert_eq!(r.status, 200, "{}", r.body);
+            holder.set_nonblocking(true).unwrap();
+            let answered = holder.peek(&mut [0u8; 1]).is_ok_and(|n| n > 0);
+            holder.set_nonblocking(false).unwrap();
+            if answered {
+                break; // the holder was refused: try again with a new one
+            }
         }
-        assert_eq!(r.status, 200, "{}", r.body);
-        assert!(
-            Instant::now() < deadline,
-            "the held request never took the slot"
-        );
     };
     assert_eq!(refused.header("retry-after"), Some("1"));
     assert!(
