@@ -11,6 +11,7 @@ use crate::config::{self, PathEnv, ScanMode, Settings};
 use crate::coordinator::{self, Coordinator};
 use crate::render::{self, Meta};
 use crate::snapshot::{self, Snapshot};
+use crate::web_config::reload::{Active, WebState};
 use crate::{accept, logging, report, server};
 
 /// Exit codes: 0 ok, 1 runtime failure (e.g. address in use), 2 bad configuration.
@@ -39,9 +40,23 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
     };
     logging::init(s.log_level, s.log_format);
+    // Only serving uses the web config; check-config validates it as serving would.
+    let web = match (&cli.command, &s.web_config_file) {
+        (None | Some(Command::CheckConfig), Some(path)) => match WebState::load(path) {
+            Ok(w) => Some(Arc::new(w)),
+            Err(e) => {
+                eprintln!("hf-cache-exporter: configuration error: {e}");
+                return Ok(EXIT_CONFIG);
+            }
+        },
+        _ => None,
+    };
     match &cli.command {
         Some(Command::CheckConfig) => {
             print!("{}", describe(&s));
+            if let Some(w) = &web {
+                println!("# web config: {}", describe_web(&w.current()));
+            }
             Ok(0)
         }
         Some(Command::Scan { json }) => {
@@ -64,8 +79,21 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             crate::watch::run(&s)?;
             Ok(0)
         }
-        None => serve(s),
+        None => serve(s, web),
     }
+}
+
+/// One line on what the web config turns on, for the startup log and `check-config`.
+fn describe_web(a: &Active) -> String {
+    let tls = match &a.config.tls {
+        None => "TLS off".to_owned(),
+        Some(t) => format!("TLS on ({:?})", t.client_auth),
+    };
+    format!(
+        "{tls}, {} basic auth user(s), {} extra header(s)",
+        a.config.users.len(),
+        a.config.headers.len()
+    )
 }
 
 fn oneshot(s: &Settings) -> Snapshot {
@@ -79,7 +107,7 @@ fn oneshot(s: &Settings) -> Snapshot {
     }
 }
 
-fn serve(s: Settings) -> anyhow::Result<i32> {
+fn serve(s: Settings, web: Option<Arc<WebState>>) -> anyhow::Result<i32> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -108,6 +136,15 @@ fn serve(s: Settings) -> anyhow::Result<i32> {
                 &[("address", &local), ("telemetry_path", &s.telemetry_path)],
             );
         }
+        if let (Some(w), Some(f)) = (&web, &s.web_config_file) {
+            logging::info(
+                "web config loaded",
+                &[
+                    ("file", &f.display()),
+                    ("summary", &describe_web(&w.current())),
+                ],
+            );
+        }
         for c in &s.caches {
             logging::info(
                 "watching cache",
@@ -128,7 +165,7 @@ fn serve(s: Settings) -> anyhow::Result<i32> {
                 c.snapshot().await;
             });
         }
-        server::serve(listeners, coord, shutdown_signal()).await;
+        server::serve(listeners, coord, web, shutdown_signal()).await;
         let _ = stop_tx.send(true);
         logging::info("shut down", &[]);
         Ok(0)
@@ -205,6 +242,10 @@ pub fn describe(s: &Settings) -> String {
         s.disable_exporter_metrics,
         s.cors_origin
     ));
+    if let Some(f) = &s.web_config_file {
+        out.push_str(&format!("  config_file: {:?}\n", f.display().to_string()));
+    }
+    out.push_str(&format!("  max_requests: {}\n", s.max_requests));
     out.push_str(&format!(
         "downloads:\n  stall_after: {}\n  abandon_after: {}\n  lock_probe: {}\n",
         d(s.stall_after),

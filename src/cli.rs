@@ -73,6 +73,20 @@ pub struct Flags {
         global = true
     )]
     pub disable_exporter_metrics: bool,
+    /// exporter-toolkit web configuration file (TLS, basic auth, response headers); re-read when it changes.
+    #[arg(
+        long = "web.config.file",
+        env = "HF_CACHE_EXPORTER_WEB_CONFIG_FILE",
+        global = true
+    )]
+    pub web_config_file: Option<PathBuf>,
+    /// Concurrent requests on the telemetry path and /download_progress; beyond it 503. 0 = no limit [default: 40]
+    #[arg(
+        long = "web.max-requests",
+        env = "HF_CACHE_EXPORTER_WEB_MAX_REQUESTS",
+        global = true
+    )]
+    pub max_requests: Option<usize>,
     /// Hub cache root to scan (repeatable) [default: as huggingface_hub resolves it]
     #[arg(
         long = "cache.dir",
@@ -133,6 +147,12 @@ impl Flags {
             listen: self.listen.clone(),
             telemetry_path: self.telemetry_path.clone(),
             disable_exporter_metrics: self.disable_exporter_metrics,
+            // An empty value disables it, as in the exporter-toolkit.
+            web_config_file: self
+                .web_config_file
+                .clone()
+                .filter(|p| !p.as_os_str().is_empty()),
+            max_requests: self.max_requests,
             scan_mode: self.scan_mode,
             scan_interval: self.scan_interval,
             scan_min_interval: self.scan_min_interval,

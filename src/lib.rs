@@ -7,6 +7,7 @@
 //!   (progress, stalled and abandoned state), [`logging`] (logfmt/json lines).
 //! - The only code that touches the cache: [`scan`]. It never writes, locks or renames.
 //! - Async glue: [`coordinator`] (single-flight scans, interval mode) and [`server`] (hyper).
+//! - [`web_config`]: `--web.config.file` (exporter-toolkit TLS, basic auth, headers; reloaded on change).
 //! - One-shot commands: [`report`] (`scan`, `textfile`).
 
 pub mod accept;
@@ -29,3 +30,4 @@ pub mod scan;
 pub mod server;
 pub mod snapshot;
 pub mod watch;
+pub mod web_config;

@@ -1,18 +1,18 @@
 //! HTTP: the telemetry path (content-negotiated), `/` landing page, `/healthz`, `/readyz`,
 //! `/download_progress` (JSON + CORS) and 404 for the rest. It takes already-bound listeners
 //! and a shutdown future, so tests bind `127.0.0.1:0` and stop it deterministically.
+//! [`conn`] owns a connection (TLS, HTTP/1 limits); [`gate`] admits requests (auth, limits).
 
-use std::convert::Infallible;
+mod conn;
+mod gate;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
@@ -21,20 +21,31 @@ use crate::coordinator::Coordinator;
 use crate::logging;
 use crate::progress_api;
 use crate::render::{self, Meta};
+use crate::web_config::reload::WebState;
 
 type Resp = Response<Full<Bytes>>;
 
-/// Serve until `shutdown` resolves, then let in-flight requests finish (up to 5 s).
+/// What every connection task needs.
+struct Shared {
+    coord: Arc<Coordinator>,
+    gate: gate::Gate,
+}
+
+/// Serve until `shutdown` resolves, then let in-flight requests finish (up to 5 s). With `web`
+/// (from `--web.config.file`) connections use TLS and requests basic auth as it says.
 pub async fn serve(
     listeners: Vec<TcpListener>,
     coord: Arc<Coordinator>,
+    web: Option<Arc<WebState>>,
     shutdown: impl Future<Output = ()>,
 ) {
+    let gate = gate::Gate::new(web, coord.settings().max_requests);
+    let shared = Arc::new(Shared { coord, gate });
     let graceful = Arc::new(GracefulShutdown::new());
     let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut tasks = tokio::task::JoinSet::new();
     for listener in listeners {
-        let coord = coord.clone();
+        let shared = shared.clone();
         let graceful = graceful.clone();
         let mut stop = tx.subscribe();
         tasks.spawn(async move {
@@ -51,19 +62,7 @@ pub async fn serve(
                         }
                     },
                 };
-                let coord = coord.clone();
-                let svc = service_fn(move |req| {
-                    let coord = coord.clone();
-                    async move { Ok::<_, Infallible>(handle(req, &coord).await) }
-                });
-                let conn = http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(10))
-                    .serve_connection(TokioIo::new(stream), svc);
-                let fut = graceful.watch(conn);
-                tokio::spawn(async move {
-                    let _ = fut.await;
-                });
+                conn::spawn(stream, shared.clone(), graceful.watcher());
             }
         });
     }
@@ -75,22 +74,37 @@ pub async fn serve(
     }
 }
 
-async fn handle(req: Request<Incoming>, coord: &Coordinator) -> Resp {
+async fn handle(req: Request<Incoming>, shared: &Shared) -> Resp {
+    let coord = &shared.coord;
+    let path = req.uri().path();
+    let expensive = req.method() != Method::OPTIONS
+        && (path == coord.settings().telemetry_path || path == "/download_progress");
+    let active = shared.gate.active();
+    let resp = match shared.gate.admit(req, active.as_deref(), expensive).await {
+        // The permit (a `--web.max-requests` slot) is held until the answer is built.
+        Ok((req, _permit)) => route(&req, coord).await,
+        Err(refusal) => refusal,
+    };
+    gate::decorate(resp, active.as_deref())
+}
+
+async fn route(req: &Request<()>, coord: &Coordinator) -> Resp {
     let s = coord.settings();
     let path = req.uri().path();
     let method = req.method().clone();
-    if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    let resp = if method == Method::OPTIONS && path != "/download_progress" {
+        // Only the CORS endpoint has a preflight; elsewhere OPTIONS must not cost a scan.
+        let mut r = Response::new(Full::new(Bytes::new()));
+        *r.status_mut() = StatusCode::NO_CONTENT;
         r.headers_mut().insert(
             header::ALLOW,
             HeaderValue::from_static("GET, HEAD, OPTIONS"),
         );
-        return r;
-    }
-    let resp = if path == s.telemetry_path {
-        metrics(&req, coord).await
+        r
+    } else if path == s.telemetry_path {
+        metrics(req, coord).await
     } else if path == "/download_progress" {
-        download_progress(&req, coord).await
+        download_progress(req, coord).await
     } else {
         match path {
             "/" => landing(s),
@@ -109,7 +123,7 @@ async fn handle(req: Request<Incoming>, coord: &Coordinator) -> Resp {
     }
 }
 
-async fn metrics(req: &Request<Incoming>, coord: &Coordinator) -> Resp {
+async fn metrics(req: &Request<()>, coord: &Coordinator) -> Resp {
     let accept = req
         .headers()
         .get(header::ACCEPT)
@@ -136,7 +150,7 @@ async fn metrics(req: &Request<Incoming>, coord: &Coordinator) -> Resp {
     r
 }
 
-async fn download_progress(req: &Request<Incoming>, coord: &Coordinator) -> Resp {
+async fn download_progress(req: &Request<()>, coord: &Coordinator) -> Resp {
     let s = coord.settings();
     let origin = HeaderValue::from_str(&s.cors_origin).unwrap_or(HeaderValue::from_static("*"));
     let mut r = if req.method() == Method::OPTIONS {
@@ -188,7 +202,7 @@ async fn download_progress(req: &Request<Incoming>, coord: &Coordinator) -> Resp
 /// The `model_name` query parameter, percent-decoded; bounded so a huge query costs nothing.
 fn model_name(query: Option<&str>) -> Result<String, String> {
     let q = query.unwrap_or_default();
-    if q.len() > 2048 {
+    if q.len() > gate::MAX_QUERY {
         return Err("query string too long".into());
     }
     for pair in q.split('&') {

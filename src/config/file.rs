@@ -62,6 +62,12 @@ pub struct WebSection {
     /// `Access-Control-Allow-Origin` for `/download_progress`.
     #[serde(alias = "cors-origin")]
     pub cors_origin: Option<String>,
+    /// exporter-toolkit web configuration (TLS, basic auth); relative to this file's folder.
+    #[serde(alias = "config-file")]
+    pub config_file: Option<String>,
+    /// Concurrent requests on the expensive endpoints; 0 = no limit.
+    #[serde(alias = "max-requests")]
+    pub max_requests: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

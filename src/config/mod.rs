@@ -39,6 +39,10 @@ pub struct Settings {
     pub telemetry_path: String,
     pub disable_exporter_metrics: bool,
     pub cors_origin: String,
+    /// `--web.config.file`: TLS and basic auth, checked by [`crate::web_config`].
+    pub web_config_file: Option<PathBuf>,
+    /// `--web.max-requests`: concurrent telemetry/progress requests; 0 = unlimited.
+    pub max_requests: usize,
     pub stall_after: Duration,
     pub abandon_after: Duration,
     pub lock_probe: LockProbe,
@@ -54,6 +58,8 @@ pub struct Overrides {
     pub listen: Vec<ListenAddr>,
     pub telemetry_path: Option<String>,
     pub disable_exporter_metrics: bool,
+    pub web_config_file: Option<PathBuf>,
+    pub max_requests: Option<usize>,
     pub scan_mode: Option<ScanMode>,
     pub scan_interval: Option<Duration>,
     pub scan_min_interval: Option<Duration>,
@@ -194,6 +200,13 @@ impl Settings {
             listen
         };
 
+        // Like Prometheus, a path inside a config file is relative to that file's folder.
+        let web_config_file = over.web_config_file.clone().or_else(|| {
+            let raw = fc.web.config_file.as_deref().filter(|f| !f.is_empty())?;
+            let p = crate::roots::expand_path(raw, penv.env, penv.home);
+            Some(Path::new(&name).parent().unwrap_or(Path::new("")).join(p))
+        });
+
         Ok(Self {
             discover: fc.discover.unwrap_or(false) || models.is_empty(),
             caches,
@@ -215,6 +228,8 @@ impl Settings {
             disable_exporter_metrics: over.disable_exporter_metrics
                 || fc.web.disable_exporter_metrics.unwrap_or(false),
             cors_origin: fc.web.cors_origin.unwrap_or_else(|| "*".into()),
+            web_config_file,
+            max_requests: over.max_requests.or(fc.web.max_requests).unwrap_or(40),
             stall_after: over
                 .stall_after
                 .or(fc.downloads.stall_after.map(|d| d.0))
@@ -261,8 +276,17 @@ pub fn load(
 }
 
 fn parse_file(file: &str, text: &str) -> Result<FileConfig, ConfigError> {
+    parse_yaml(file, text)
+}
+
+/// Strict YAML into `T`, errors located as `file:line:column: field: message`; shared with
+/// [`crate::web_config`] so both files report problems the same way.
+pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned + Default>(
+    file: &str,
+    text: &str,
+) -> Result<T, ConfigError> {
     if text.trim().is_empty() {
-        return Ok(FileConfig::default());
+        return Ok(T::default());
     }
     serde_yaml::from_str(text).map_err(|e| {
         let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));

@@ -185,3 +185,31 @@ fn duplicate_models_collapse() {
 fn empty_file_is_defaults() {
     assert!(resolve("", &Overrides::default()).unwrap().discover);
 }
+
+#[test]
+fn web_config_file_is_relative_to_the_config_file_and_flags_win() {
+    let e = env(&[]);
+    let penv = PathEnv {
+        env: &e,
+        home: Some(Path::new("/home/u")),
+    };
+    let text = "web: {config_file: web.yml, max_requests: 3}";
+    let s = Settings::resolve(
+        Some(("/etc/hfce/cfg.yaml", text)),
+        &Overrides::default(),
+        &penv,
+    )
+    .unwrap();
+    assert_eq!(s.web_config_file, Some(PathBuf::from("/etc/hfce/web.yml")));
+    assert_eq!(s.max_requests, 3);
+    let over = Overrides {
+        web_config_file: Some("/other/web.yml".into()),
+        max_requests: Some(0),
+        ..Overrides::default()
+    };
+    let s = Settings::resolve(Some(("/etc/hfce/cfg.yaml", text)), &over, &penv).unwrap();
+    assert_eq!(s.web_config_file, Some(PathBuf::from("/other/web.yml")));
+    assert_eq!(s.max_requests, 0);
+    let s = resolve("", &Overrides::default()).unwrap();
+    assert_eq!((s.web_config_file, s.max_requests), (None, 40));
+}

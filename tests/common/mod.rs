@@ -1,6 +1,8 @@
 //! A declarative builder for Hub cache trees in temp dirs, and helpers to run the real binary.
 #![allow(dead_code)] // each test crate uses a different subset
 
+pub mod server;
+
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
