@@ -120,11 +120,14 @@ for preset in "${presets[@]}"; do
         for root in "$hub" "$dir/empty"; do
             out=$res/strace.$who.txt
             [[ $root == "$hub" ]] || out=$res/strace.$who.empty.txt
-            if [[ $who == exporter ]]; then
-                strace -f -c -o "$out" "$BIN" scan --json --cache.dir "$root" >/dev/null
-            else
-                strace -f -c -o "$out" "$SEQ" "$root" >/dev/null
-            fi
+            cmd=("$SEQ" "$root")
+            [[ $who == seq_walk ]] || cmd=("$BIN" scan --json --cache.dir "$root")
+            strace -f -c -o "$out" "${cmd[@]}" >/dev/null
+            # newfstatat(fd, "", AT_EMPTY_PATH) is glibc opendir's fstat of each directory it opens, not a
+            # stat of an entry: count it apart.
+            strace -f -qq -e trace=newfstatat -o "$out.fstatat" "${cmd[@]}" >/dev/null
+            grep -c AT_EMPTY_PATH "$out.fstatat" >"${out%.txt}.emptypath" || true
+            rm -f "$out.fstatat"
         done
     done
 
@@ -136,7 +139,7 @@ for preset in "${presets[@]}"; do
         echo "nproc=$(nproc)"
         echo "cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
         echo "kernel=$(uname -r)"
-        echo "fstype=$(df -T --output=fstype "$hub" | tail -n 1)"
+        echo "fstype=$(df --output=fstype "$hub" | tail -n 1)"
         echo "hyperfine=$(hyperfine --version)"
         echo "diskus=$("$DISKUS" --version)"
         echo "python=$("$PY" --version 2>&1)"
