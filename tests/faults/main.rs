@@ -37,7 +37,7 @@ mod churn;
 mod links;
 mod names;
 mod perms;
-
+mod readonly;
 mod root;
 
 use std::path::Path;
