@@ -10,7 +10,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub struct Server {
-    pub child: Child,
+    /// `None` for a client-only handle ([`Server::at`]) that must not stop anything on drop.
+    pub child: Option<Child>,
     pub port: u16,
 }
 
@@ -47,7 +48,15 @@ impl Server {
             let _ = child.kill();
             panic!("server did not log its listening address");
         };
-        Self { child, port }
+        Self {
+            child: Some(child),
+            port,
+        }
+    }
+
+    /// A handle for talking to an already running server from another thread.
+    pub fn at(port: u16) -> Self {
+        Self { child: None, port }
     }
 
     /// GET `path` with extra header lines; returns (status, body).
@@ -84,14 +93,17 @@ impl Server {
 
     /// Whether the process is still running (a crash would show here).
     pub fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
+        let child = self.child.as_mut().expect("a started server");
+        child.try_wait().unwrap().is_none()
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
