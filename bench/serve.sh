@@ -33,7 +33,7 @@ for mode in on-scrape interval; do
     else
         start_exporter --cache.dir "$medium" --scan.mode interval --scan.interval 1s
     fi
-    got=$(curl -fsS "$URL/metrics" | awk '$1 ~ /^hf_cache_bytes\{/ {s += $NF} END {printf "%d", s}')
+    got=$(curl -fsS "$URL/metrics" | awk '$1 ~ /^hf_cache_bytes\{/ {s += $NF} END {printf "%.0f", s}')
     [[ $got == "$n_bytes" ]] || { say "exporter reports $got bytes, generator $n_bytes"; exit 1; }
     curl -fsS "$URL/metrics" >"$BENCH_TMP/before"
     scans0=$(metric hf_cache_scans_total "$BENCH_TMP/before")
