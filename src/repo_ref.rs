@@ -131,6 +131,15 @@ impl RepoRef {
         })
     }
 
+    /// Pin a revision given on its own (the config's `revision:`). There a `/` belongs to the
+    /// revision (`refs/pr/1`, `feature/x`), while in `org/name@rev/file` it starts a path.
+    pub fn with_revision(mut self, rev: &str) -> Result<Self, RefError> {
+        let input = format!("{}@{rev}", self.repo_id);
+        validate_revision(rev).map_err(|r| RefError::new(&input, r))?;
+        self.revision = Some(rev.to_owned());
+        Ok(self)
+    }
+
     /// `models--org--name`: the folder huggingface_hub creates for this repo.
     pub fn folder_name(&self) -> String {
         folder_name(self.repo_type, &self.repo_id)

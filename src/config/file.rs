@@ -173,9 +173,7 @@ impl<'de> Visitor<'de> for ModelVisitor {
             .map_err(de::Error::custom)?;
         let mut r = RepoRef::parse(&m.repo, t).map_err(de::Error::custom)?;
         if let Some(rev) = m.revision {
-            let pinned =
-                RepoRef::parse(&format!("{}@{rev}", r.repo_id), t).map_err(de::Error::custom)?;
-            r.revision = pinned.revision;
+            r = r.with_revision(&rev).map_err(de::Error::custom)?;
         }
         Ok(ModelEntry(r))
     }

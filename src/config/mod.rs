@@ -289,7 +289,14 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned + Default>(
         return Ok(T::default());
     }
     serde_yaml::from_str(text).map_err(|e| {
-        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+        // A few errors have no position (e.g. a second document); never print a fake `0:0`.
+        let Some(loc) = e.location() else {
+            return ConfigError::Invalid {
+                file: file.to_owned(),
+                message: e.to_string(),
+            };
+        };
+        let (line, column) = (loc.line(), loc.column());
         // serde_norway appends " at line L column C"; we print the location up front instead.
         let message = e.to_string();
         let message = match message.rfind(" at line ") {

@@ -182,6 +182,22 @@ fn duplicate_models_collapse() {
 }
 
 #[test]
+fn errors_without_a_position_print_none() {
+    // A key less indented than the first starts a second YAML document.
+    let e = err("    discover: true\ncaches: []\n");
+    assert!(e.starts_with("cfg.yaml: ") && !e.contains(":0:0"), "{e}");
+}
+
+#[test]
+fn map_revision_keeps_its_slashes() {
+    let text = "models:\n  - {repo: org/x, revision: refs/pr/1}\n";
+    let s = resolve(text, &Overrides::default()).unwrap();
+    assert_eq!(s.models[0].revision.as_deref(), Some("refs/pr/1"));
+    let e = err("models:\n  - {repo: org/x, revision: ../../etc}\n");
+    assert!(e.contains("invalid revision"), "{e}");
+}
+
+#[test]
 fn empty_file_is_defaults() {
     assert!(resolve("", &Overrides::default()).unwrap().discover);
 }
