@@ -107,8 +107,7 @@ fn load_tree(
     let commit = if rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
         rev.to_owned()
     } else {
-        fs::read_to_string(repo.join("refs").join(rev))
-            .ok()?
+        read_optional(&repo.join("refs").join(rev), errors)?
             .trim()
             .to_owned()
     };
@@ -116,7 +115,7 @@ fn load_tree(
         return None;
     }
     let path = trees.join(format!("{commit}.json"));
-    let text = fs::read_to_string(&path).ok()?;
+    let text = read_optional(&path, errors)?;
     match tree::parse_tree(&text) {
         Ok(entries) => Some((commit, entries)),
         Err(e) => {
@@ -124,4 +123,12 @@ fn load_tree(
             None
         }
     }
+}
+
+/// A file that may legitimately be missing (a ref not fetched, no tree file for the commit);
+/// any other failure to read it is a counted error.
+fn read_optional(path: &Path, errors: &mut ErrorTally) -> Option<String> {
+    fs::read_to_string(path)
+        .map_err(|e| errors.io(path, &e))
+        .ok()
 }

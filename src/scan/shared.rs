@@ -16,8 +16,13 @@ pub struct RootPaths<'a> {
     pub root_real: Option<&'a Path>,
 }
 
-/// Resolve `link` (in `blobs` of `repo`): the target's facts when it is a regular file in the
-/// root but outside the repo (inside the repo it is counted where it lives).
+/// Links followed before giving up with [`Reason::Loop`] (the kernel allows 40; the store needs 1).
+const MAX_HOPS: usize = 8;
+
+/// Resolve `link` (in `blobs` of `repo`) one hop at a time, each hop checked to stay inside the
+/// root, so a store entry that is itself a link to somewhere else is not followed out. The
+/// target's facts when it is a regular file in the root but outside the repo (inside the repo it
+/// is counted where it lives).
 pub fn shared_target(
     link: &Path,
     blobs: &Path,
@@ -25,44 +30,53 @@ pub fn shared_target(
     roots: &RootPaths,
     errors: &mut ErrorTally,
 ) -> Option<FileFacts> {
-    let target = match fs::read_link(link) {
-        Ok(t) => t,
-        Err(e) => {
-            errors.io(link, &e);
+    let root = normalize(roots.root);
+    let mut hop = link.to_path_buf();
+    let mut dir = blobs.to_path_buf();
+    for _ in 0..MAX_HOPS {
+        let target = match fs::read_link(&hop) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.io(link, &e);
+                return None;
+            }
+        };
+        let resolved = normalize(&dir.join(&target));
+        let in_root =
+            resolved.starts_with(&root) || roots.root_real.is_some_and(|r| resolved.starts_with(r));
+        if !in_root {
             return None;
         }
-    };
-    let resolved = normalize(&blobs.join(&target));
-    let in_root = resolved.starts_with(normalize(roots.root))
-        || roots.root_real.is_some_and(|r| resolved.starts_with(r));
-    if !in_root {
-        return None;
-    }
-    // Stat even inside R, to report loops and broken links (rare, so this costs nothing).
-    let inside_repo = resolved.starts_with(normalize(repo));
-    match fs::metadata(link) {
-        Ok(meta) if meta.is_file() && !inside_repo => Some(FileFacts {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            nlink: meta.nlink(),
-            size: meta.len(),
-            allocated: meta.blocks() * 512,
-            mtime: meta.mtime() as f64 + meta.mtime_nsec() as f64 / 1e9,
-        }),
-        Ok(_) => None,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            errors.add(
-                Reason::BrokenSymlink,
-                link,
-                format!("target {} is missing", target.display()),
-            );
-            None
-        }
-        Err(e) => {
-            errors.io(link, &e);
-            None
+        // Stat even inside R, to report loops and broken links (rare, so this costs nothing).
+        match fs::symlink_metadata(&resolved) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                dir = resolved.parent().map(Path::to_path_buf).unwrap_or_default();
+                hop = resolved;
+            }
+            Ok(meta) if meta.is_file() && !resolved.starts_with(normalize(repo)) => {
+                return Some(FileFacts {
+                    dev: meta.dev(),
+                    ino: meta.ino(),
+                    nlink: meta.nlink(),
+                    size: meta.len(),
+                    allocated: meta.blocks() * 512,
+                    mtime: meta.mtime() as f64 + meta.mtime_nsec() as f64 / 1e9,
+                });
+            }
+            Ok(_) => return None,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let what = format!("target {} is missing", target.display());
+                errors.add(Reason::BrokenSymlink, link, what);
+                return None;
+            }
+            Err(e) => {
+                errors.io(link, &e);
+                return None;
+            }
         }
     }
+    errors.add(Reason::Loop, link, "too many levels of symbolic links");
+    None
 }
 
 /// Lexical `..`/`.` resolution: link targets are relative to their folder, and we must decide
