@@ -225,10 +225,11 @@ pub fn describe(s: &Settings) -> String {
         s.discover, s.max_repos
     ));
     out.push_str(&format!(
-        "scan:\n  mode: {mode}\n  interval: {}\n  min_interval: {}\n  full_every: {}\n",
+        "scan:\n  mode: {mode}\n  interval: {}\n  min_interval: {}\n  full_every: {}\n  threads: {}\n",
         d(s.scan_interval),
         d(s.scan_min_interval),
-        d(s.scan_full_every)
+        d(s.scan_full_every),
+        s.scan_threads
     ));
     let listen: Vec<String> = s
         .listen

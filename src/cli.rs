@@ -110,6 +110,9 @@ pub struct Flags {
     /// The server rescans only changed directories; every this often it lists everything (0 = always) [default: 10m]
     #[arg(long = "scan.full-every", env = "HF_CACHE_EXPORTER_SCAN_FULL_EVERY", value_parser = crate::duration::parse, global = true)]
     pub scan_full_every: Option<std::time::Duration>,
+    /// Threads per scan; more help on high-latency filesystems (NFS) [default: 0 = one per CPU, up to 8]
+    #[arg(long = "scan.threads", env = "HF_CACHE_EXPORTER_SCAN_THREADS", global = true)]
+    pub scan_threads: Option<usize>,
     /// A download with no temp-file change for this long is stalled [default: 5m]
     #[arg(long = "downloads.stall-after", env = "HF_CACHE_EXPORTER_DOWNLOADS_STALL_AFTER", value_parser = crate::duration::parse, global = true)]
     pub stall_after: Option<std::time::Duration>,
@@ -157,6 +160,7 @@ impl Flags {
             scan_interval: self.scan_interval,
             scan_min_interval: self.scan_min_interval,
             scan_full_every: self.scan_full_every,
+            scan_threads: self.scan_threads,
             stall_after: self.stall_after,
             abandon_after: self.abandon_after,
             lock_probe: self.lock_probe,

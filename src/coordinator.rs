@@ -288,6 +288,7 @@ fn scan_options(s: &Settings) -> ScanOptions {
     ScanOptions {
         lock_probe: s.lock_probe != LockProbe::Off,
         full_every: s.scan_full_every,
+        threads: s.scan_threads,
         ..ScanOptions::default()
     }
 }

@@ -48,6 +48,7 @@ pub struct ScanSection {
     pub min_interval: Option<Dur>,
     #[serde(alias = "full-every")]
     pub full_every: Option<Dur>,
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

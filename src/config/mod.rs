@@ -35,6 +35,8 @@ pub struct Settings {
     /// The server's scans reuse unchanged directories; every this often one lists everything.
     /// Zero: every scan is a full one.
     pub scan_full_every: Duration,
+    /// Walker threads per scan; 0 = one per CPU, up to 8.
+    pub scan_threads: usize,
     pub listen: Vec<ListenAddr>,
     pub telemetry_path: String,
     pub disable_exporter_metrics: bool,
@@ -64,6 +66,7 @@ pub struct Overrides {
     pub scan_interval: Option<Duration>,
     pub scan_min_interval: Option<Duration>,
     pub scan_full_every: Option<Duration>,
+    pub scan_threads: Option<usize>,
     pub stall_after: Option<Duration>,
     pub abandon_after: Option<Duration>,
     pub lock_probe: Option<LockProbe>,
@@ -223,6 +226,7 @@ impl Settings {
                 .scan_full_every
                 .or(fc.scan.full_every.map(|d| d.0))
                 .unwrap_or(Duration::from_secs(600)),
+            scan_threads: over.scan_threads.or(fc.scan.threads).unwrap_or(0),
             listen,
             telemetry_path,
             disable_exporter_metrics: over.disable_exporter_metrics

@@ -65,7 +65,7 @@ aliases:
   large-v3: Systran/faster-whisper-large-v3
 discover: true
 max_repos: 5
-scan: {mode: interval, interval: 1m, min-interval: 5s, full-every: 1h}
+scan: {mode: interval, interval: 1m, min-interval: 5s, full-every: 1h, threads: 16}
 web: {listen_addresses: [":9999", "127.0.0.1:0"], telemetry_path: /m, cors_origin: "https://ui.example"}
 downloads: {stall_after: 2m, abandon_after: 1h, lock_probe: off}
 log: {level: debug, format: json}
@@ -93,6 +93,7 @@ log: {level: debug, format: json}
     );
     assert_eq!(s.scan_min_interval, Duration::from_secs(5));
     assert_eq!(s.scan_full_every, Duration::from_secs(3600));
+    assert_eq!(s.scan_threads, 16);
     assert_eq!(s.listen.len(), 2);
     assert_eq!(s.telemetry_path, "/m");
     assert_eq!(s.cors_origin, "https://ui.example");

@@ -31,7 +31,7 @@ use crate::repo_ref::RepoType;
 pub struct ScanOptions {
     /// Read `/proc/locks` to tell whether temp files' lock files are held.
     pub lock_probe: bool,
-    /// Walker threads; 0 picks one per CPU, up to 8.
+    /// Walker threads; 0 picks one per CPU, up to 8. At most 64 whatever is asked.
     pub threads: usize,
     /// With a [`DirMemo`]: how often the scan starts from nothing instead of reusing
     /// unchanged directories.
@@ -56,7 +56,7 @@ impl ScanOptions {
     pub fn threads(&self) -> usize {
         match self.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
-            n => n,
+            n => n.min(64),
         }
     }
 }
