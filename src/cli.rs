@@ -111,7 +111,11 @@ pub struct Flags {
     #[arg(long = "scan.full-every", env = "HF_CACHE_EXPORTER_SCAN_FULL_EVERY", value_parser = crate::duration::parse, global = true)]
     pub scan_full_every: Option<std::time::Duration>,
     /// Threads per scan; more help on high-latency filesystems (NFS) [default: 0 = one per CPU, up to 8]
-    #[arg(long = "scan.threads", env = "HF_CACHE_EXPORTER_SCAN_THREADS", global = true)]
+    #[arg(
+        long = "scan.threads",
+        env = "HF_CACHE_EXPORTER_SCAN_THREADS",
+        global = true
+    )]
     pub scan_threads: Option<usize>,
     /// A download with no temp-file change for this long is stalled [default: 5m]
     #[arg(long = "downloads.stall-after", env = "HF_CACHE_EXPORTER_DOWNLOADS_STALL_AFTER", value_parser = crate::duration::parse, global = true)]
