@@ -11,9 +11,10 @@
 mod dir;
 
 use std::collections::HashMap;
-use std::ffi::{CString, OsString};
+use std::ffi::{CStr, OsString};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use super::memo::{MemoDir, Stamp};
@@ -22,7 +23,7 @@ use super::summary::{ContentSum, Part};
 
 /// Names per stat slice: big enough to amortise the queue, small enough to share a directory.
 const SLICE: usize = 256;
-/// Queued slices beyond which a lister stats its own slices.
+/// A thread's own queued slices beyond which a lister stats its slices itself.
 const MAX_QUEUED_SLICES: usize = 16;
 
 /// One repo folder to walk.
@@ -87,7 +88,37 @@ enum Kind {
 struct SliceJob {
     info: Arc<DirInfo>,
     dir: Arc<OwnedFd>,
-    names: Vec<(CString, Kind)>,
+    names: Names,
+}
+
+/// The names of one slice, NUL-terminated back to back: one allocation per slice, not per name.
+#[derive(Default)]
+struct Names {
+    buf: Vec<u8>,
+    kinds: Vec<Kind>,
+}
+
+impl Names {
+    fn push(&mut self, name: &CStr, kind: Kind) {
+        self.buf.extend_from_slice(name.to_bytes_with_nul());
+        self.kinds.push(kind);
+    }
+
+    fn len(&self) -> usize {
+        self.kinds.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.kinds.is_empty()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&CStr, Kind)> {
+        // Directory entry names never contain NUL, so every piece converts.
+        let names = self.buf.split_inclusive(|&b| b == 0);
+        names
+            .filter_map(|n| CStr::from_bytes_with_nul(n).ok())
+            .zip(self.kinds.iter().copied())
+    }
 }
 
 /// What one directory listing learned, for the memo.
@@ -107,20 +138,28 @@ struct Local {
     parts: Vec<(usize, usize, Part)>,
     listed: Vec<Listed>,
     reused: Vec<(PathBuf, Arc<MemoDir>)>,
+    /// This thread's own work: no lock while nobody else is idle.
+    dirs: Vec<DirJob>,
+    slices: Vec<SliceJob>,
 }
 
 #[derive(Default)]
 struct Queue {
     dirs: Vec<DirJob>,
     slices: Vec<SliceJob>,
-    busy: usize,
-    next_id: usize,
+    /// Threads waiting for work.
+    waiting: usize,
+    done: bool,
 }
 
 struct Shared<'a> {
     input: &'a WalkInput<'a>,
     q: Mutex<Queue>,
     cv: Condvar,
+    /// `Queue::waiting`, readable without the lock: new work is shared only when someone waits.
+    idle: AtomicUsize,
+    next_id: AtomicUsize,
+    threads: usize,
 }
 
 pub fn walk(input: &WalkInput) -> WalkOutput {
@@ -135,12 +174,15 @@ pub fn walk(input: &WalkInput) -> WalkOutput {
             });
         }
     }
+    let threads = input.threads.max(1);
     let sh = Shared {
         input,
         q: Mutex::new(q),
         cv: Condvar::new(),
+        idle: AtomicUsize::new(0),
+        next_id: AtomicUsize::new(0),
+        threads,
     };
-    let threads = input.threads.max(1);
     let locals: Vec<Local> = std::thread::scope(|s| {
         let handles: Vec<_> = (1..threads).map(|_| s.spawn(|| sh.work())).collect();
         let mut all = vec![sh.work()];
@@ -196,54 +238,89 @@ impl Shared<'_> {
 
     fn work(&self) -> Local {
         let mut local = Local::default();
-        while let Some(job) = self.next() {
+        loop {
+            // Own work first (slices before directories: they hold descriptors and memory).
+            let job = match local.slices.pop() {
+                Some(s) => Ok(s),
+                None => match local.dirs.pop() {
+                    Some(d) => Err(d),
+                    None => match self.next() {
+                        Some(job) => job,
+                        None => break,
+                    },
+                },
+            };
             match job {
                 Ok(slice) => self.stat_slice(slice, &mut local),
                 Err(dir) => self.dir(dir, &mut local),
             }
-            let mut q = self.lock();
-            q.busy -= 1;
-            if q.busy == 0 && q.dirs.is_empty() && q.slices.is_empty() {
-                self.cv.notify_all();
+            if self.idle.load(Ordering::Relaxed) > 0 {
+                self.share(&mut local);
             }
         }
         local
     }
 
-    /// The next job (stat slices first: they hold descriptors and memory), or `None` when
-    /// nothing is queued and nobody is working, so nothing more can come.
+    /// A job from the common queue, or `None` once every thread waits for one (then nobody
+    /// holds work that could still produce more).
     fn next(&self) -> Option<Result<SliceJob, DirJob>> {
         let mut q = self.lock();
         loop {
-            let job = match q.slices.pop() {
-                Some(s) => Some(Ok(s)),
-                None => q.dirs.pop().map(Err),
-            };
-            if let Some(job) = job {
-                q.busy += 1;
-                return Some(job);
+            if let Some(s) = q.slices.pop() {
+                return Some(Ok(s));
             }
-            if q.busy == 0 {
+            if let Some(d) = q.dirs.pop() {
+                return Some(Err(d));
+            }
+            if q.done {
                 return None;
             }
+            q.waiting += 1;
+            if q.waiting == self.threads {
+                q.done = true;
+                self.cv.notify_all();
+                return None;
+            }
+            self.idle.store(q.waiting, Ordering::Relaxed);
             q = self.cv.wait(q).unwrap_or_else(|p| p.into_inner());
+            q.waiting -= 1;
+            self.idle.store(q.waiting, Ordering::Relaxed);
         }
     }
 
-    fn push_dir(&self, job: DirJob) {
-        self.lock().dirs.push(job);
-        self.cv.notify_one();
-    }
-
-    /// Queue a slice, or stat it here when enough are waiting.
-    fn push_slice(&self, job: SliceJob, local: &mut Local) {
+    /// Hand half of this thread's queued work to the common queue for threads that wait.
+    fn share(&self, local: &mut Local) {
+        if local.slices.len() + local.dirs.len() < 2 {
+            return;
+        }
         let mut q = self.lock();
-        if q.slices.len() >= MAX_QUEUED_SLICES {
-            drop(q);
-            return self.stat_slice(job, local);
-        }
-        q.slices.push(job);
+        let slices = local.slices.len() / 2;
+        q.slices.extend(local.slices.drain(..slices));
+        // The oldest directories: nearest the top, so the biggest subtrees.
+        let dirs = local.dirs.len().div_ceil(2);
+        q.dirs.extend(local.dirs.drain(..dirs));
         drop(q);
-        self.cv.notify_one();
+        self.cv.notify_all();
+    }
+
+    fn push_dir(&self, job: DirJob, local: &mut Local) {
+        local.dirs.push(job);
+    }
+
+    /// Queue a slice, handing it straight to a waiting thread when there is one (a lister may
+    /// be busy with one directory for a long time), or stat it here when enough are queued.
+    fn push_slice(&self, job: SliceJob, local: &mut Local) {
+        if self.idle.load(Ordering::Relaxed) > 0 {
+            self.lock().slices.push(job);
+            self.cv.notify_one();
+        } else if local.slices.len() >= MAX_QUEUED_SLICES {
+            self.stat_slice(job, local);
+        } else {
+            local.slices.push(job);
+        }
+    }
+
+    fn new_id(&self) -> usize {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 }

@@ -57,6 +57,17 @@ BIG = "acme-org/big-model"
 CACHES = ("hub", "nosymlink", "killed", "localdir", "rmhalf", "shared", "broken")
 
 
+# build_killed kills the big download once its weights' temp file holds at least this much.
+MIN_KILLED_BYTES = 1024 * 1024
+
+
+def _size(path):
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 def log(msg):
     print(f"client_build_caches: {msg}", file=sys.stderr, flush=True)
 
@@ -283,7 +294,7 @@ class Builder:
     def build_killed(self, bps=4 * 1024 * 1024, timeout=60):
         self.run("killed", {"op": "snapshot", "repo_id": "gpt2"})
         op = {"op": "snapshot", "repo_id": BIG}
-        log(f"[killed] {json.dumps(op)} at {bps} B/s, SIGKILL once the temp file has bytes")
+        log(f"[killed] {json.dumps(op)} at {bps} B/s, SIGKILL once the weights temp file has {MIN_KILLED_BYTES} bytes")
         folder = self.out / "killed" / ("models--" + BIG.replace("/", "--"))
         self.control("throttle", bps=bps)
         proc = subprocess.Popen(self.cmd(op), env=self.env("killed"),
@@ -291,7 +302,10 @@ class Builder:
         try:
             deadline = time.monotonic() + timeout
             while True:
-                temps = [p for p in folder.glob("blobs/*.incomplete") if p.stat().st_size > 0]
+                # The weights' temp file, not the small config's (which may be in flight at the same
+                # time and would leave a second .incomplete behind); a temp file may also be
+                # renamed between the glob and its stat.
+                temps = [p for p in folder.glob("blobs/*.incomplete") if _size(p) >= MIN_KILLED_BYTES]
                 if temps:
                     break
                 if proc.poll() is not None:
@@ -302,7 +316,7 @@ class Builder:
                 time.sleep(0.05)
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
-            log(f"[killed] killed pid {proc.pid} with {temps[0].name} at {temps[0].stat().st_size} bytes")
+            log(f"[killed] killed pid {proc.pid} with {temps[0].name} at {_size(temps[0])} bytes")
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -1,7 +1,7 @@
 //! What the walk does with one directory: reuse it from the memo, or list it (descending into
 //! subdirectories, queueing stat slices), and what it does with one regular file or shared link.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::OsStr;
 use std::mem::MaybeUninit;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, RawDir, Stat};
 
-use super::{DirInfo, DirJob, Kind, Listed, Local, SLICE, Section, Shared, SliceJob};
+use super::{DirInfo, DirJob, Kind, Listed, Local, Names, SLICE, Section, Shared, SliceJob};
 use crate::blob_name::{self, BlobName};
 use crate::scan::TempFile;
 use crate::scan::errors::Reason;
@@ -22,11 +22,7 @@ impl Shared<'_> {
     pub(super) fn dir(&self, job: DirJob, local: &mut Local) {
         let input = self.input;
         let want = input.repos[job.repo].want_commit.is_some();
-        let id = {
-            let mut q = self.lock();
-            q.next_id += 1;
-            q.next_id
-        };
+        let id = self.new_id();
         let info = Arc::new(DirInfo {
             id,
             repo: job.repo,
@@ -45,7 +41,7 @@ impl Shared<'_> {
         };
         if let (Some(stamp), Some(memo)) = (stamp, input.reuse) {
             if let Some(m) = memo.get(&info.path).filter(|m| m.stamp == stamp) {
-                self.reuse(&info, m, &mut part);
+                self.reuse(&info, m, &mut part, local);
                 local.reused.push((info.path.clone(), m.clone()));
                 local.parts.push((info.id, info.repo, part));
                 return;
@@ -73,7 +69,9 @@ impl Shared<'_> {
         };
         self.list(&info, &dir, &mut listed, &mut part, local);
         local.parts.push((info.id, info.repo, part));
-        local.listed.push(listed);
+        if listed.stamp.is_some() {
+            local.listed.push(listed);
+        }
     }
 
     /// Read the directory once: descend into subdirectories, queue regular files (and entries
@@ -87,9 +85,11 @@ impl Shared<'_> {
         local: &mut Local,
     ) {
         let want = self.input.repos[info.repo].want_commit.is_some();
+        // Names are kept only for a listing the memo will hold.
+        let remember = listed.stamp.is_some();
         let mut buf = [MaybeUninit::<u8>::uninit(); 16 * 1024];
         let mut entries = RawDir::new(&**dir, &mut buf);
-        let mut batch: Vec<(CString, Kind)> = Vec::new();
+        let mut batch = Names::default();
         while let Some(entry) = entries.next() {
             let entry = match entry {
                 Ok(e) => e,
@@ -109,19 +109,28 @@ impl Shared<'_> {
                 part.errors
                     .add(Reason::NonUtf8Name, &path, "file name is not UTF-8");
             }
-            let class = utf8.map_or(BlobName::Other, blob_name::classify);
+            // Only names in blobs/ mean something (temp files, locks, etags).
+            let class = match info.section {
+                Section::Blobs => utf8.map_or(BlobName::Other, blob_name::classify),
+                Section::Snapshots => BlobName::Other,
+            };
             let ft = entry.file_type();
             if ft == FileType::Directory {
                 if info.section == Section::Snapshots && info.depth == 0 {
                     part.revisions += 1;
                 }
-                listed.subdirs.push(OsStr::from_bytes(bytes).to_owned());
-                self.push_dir(DirJob {
-                    repo: info.repo,
-                    section: info.section,
-                    depth: info.depth + 1,
-                    path: info.path.join(OsStr::from_bytes(bytes)),
-                });
+                if remember {
+                    listed.subdirs.push(OsStr::from_bytes(bytes).to_owned());
+                }
+                self.push_dir(
+                    DirJob {
+                        repo: info.repo,
+                        section: info.section,
+                        depth: info.depth + 1,
+                        path: info.path.join(OsStr::from_bytes(bytes)),
+                    },
+                    local,
+                );
                 continue;
             }
             let kind = match (info.section, ft) {
@@ -132,6 +141,7 @@ impl Shared<'_> {
                 _ => continue,
             };
             match (kind, class) {
+                _ if !remember => {}
                 (Kind::Unknown, _) => listed.unknown = true,
                 (Kind::SharedLink, _) => listed.shared_links.push(OsStr::from_bytes(bytes).into()),
                 (_, BlobName::Temp { .. }) if info.section == Section::Blobs => {
@@ -144,7 +154,7 @@ impl Shared<'_> {
                     part.want_blobs.push(etag.to_owned());
                 }
             }
-            batch.push((name.to_owned(), kind));
+            batch.push(name, kind);
             if batch.len() == SLICE {
                 let names = std::mem::take(&mut batch);
                 let job = SliceJob {
@@ -167,18 +177,21 @@ impl Shared<'_> {
 
     /// A directory unchanged since the last scan: its remembered sums, plus what is never
     /// remembered (temp files, shared-store links), plus its subdirectories' own checks.
-    fn reuse(&self, info: &Arc<DirInfo>, m: &MemoDir, part: &mut Part) {
+    fn reuse(&self, info: &Arc<DirInfo>, m: &MemoDir, part: &mut Part, local: &mut Local) {
         part.content.merge(&m.content);
         if info.section == Section::Snapshots && info.depth == 0 {
             part.revisions += m.subdirs.len() as u64;
         }
         for name in &m.subdirs {
-            self.push_dir(DirJob {
-                repo: info.repo,
-                section: info.section,
-                depth: info.depth + 1,
-                path: info.path.join(name),
-            });
+            self.push_dir(
+                DirJob {
+                    repo: info.repo,
+                    section: info.section,
+                    depth: info.depth + 1,
+                    path: info.path.join(name),
+                },
+                local,
+            );
         }
         for name in &m.temps {
             let path = info.path.join(name);
@@ -198,14 +211,13 @@ impl Shared<'_> {
     pub(super) fn stat_slice(&self, job: SliceJob, local: &mut Local) {
         let info = &job.info;
         let mut part = Part::default();
-        for (name, kind) in &job.names {
+        for (name, kind) in job.names.iter() {
             if let Kind::SharedLink = kind {
                 let path = info.path.join(OsStr::from_bytes(name.to_bytes()));
                 self.shared_link(info, &path, &mut part);
                 continue;
             }
-            let st = match rustix::fs::statat(&*job.dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
-            {
+            let st = match rustix::fs::statat(&*job.dir, name, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(st) => st,
                 Err(e) => {
                     let path = info.path.join(OsStr::from_bytes(name.to_bytes()));
@@ -219,12 +231,15 @@ impl Shared<'_> {
                     if info.section == Section::Snapshots && info.depth == 0 {
                         part.revisions += 1;
                     }
-                    self.push_dir(DirJob {
-                        repo: info.repo,
-                        section: info.section,
-                        depth: info.depth + 1,
-                        path: info.path.join(OsStr::from_bytes(name.to_bytes())),
-                    });
+                    self.push_dir(
+                        DirJob {
+                            repo: info.repo,
+                            section: info.section,
+                            depth: info.depth + 1,
+                            path: info.path.join(OsStr::from_bytes(name.to_bytes())),
+                        },
+                        local,
+                    );
                 }
                 FileType::Symlink
                     if matches!(kind, Kind::Unknown)
