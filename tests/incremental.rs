@@ -82,6 +82,22 @@ fn incremental_matches_full_after_every_client_mutation() {
     c.refs("main", C1)
         .blob(&h(5), 500)
         .link(C1, "data.parquet", &h(5));
+    // A repo whose tree file asks for progress: one of its two files is downloaded so far.
+    let t = cache.repo("models--org--tree");
+    t.refs("main", C1)
+        .blob(&h(20), 20)
+        .link(C1, "a.bin", &h(20));
+    let tree = format!(
+        r#"{{"format_version": 1, "files": {{
+            "a.bin": {{"blob_id": "{}", "size": 20}},
+            "b.bin": {{"blob_id": "{}", "size": 21}},
+            "c.bin": {{"blob_id": "{}", "size": 22}}}}}}"#,
+        h(20),
+        h(21),
+        h(22)
+    );
+    fs::create_dir_all(t.path.join("trees")).unwrap();
+    fs::write(t.path.join("trees").join(format!("{C1}.json")), tree).unwrap();
     let d = cache.repo("models--org--doomed");
     d.refs("main", C1).blob(&h(6), 60).link(C1, "f", &h(6));
 
@@ -104,6 +120,18 @@ fn incremental_matches_full_after_every_client_mutation() {
     fs::rename(&temp, a.path.join("blobs").join(h(3))).unwrap();
     a.link(C1, "weights/extra.bin", &h(3));
     s.check("temp renamed to blob and linked");
+
+    // The tree repo's second file lands as a blob, its third one in no-symlink mode.
+    t.blob(&h(21), 21).link(C1, "b.bin", &h(21));
+    s.check("progress: a wanted blob arrives");
+    let full = s.last_full.as_ref().unwrap();
+    let tree_repo = full.repos.iter().find(|r| r.folder == "models--org--tree");
+    assert!(
+        tree_repo.is_some_and(|r| r.progress.is_some()),
+        "the tree file is read"
+    );
+    t.snap_file(C1, "c.bin", 22);
+    s.check("progress: a wanted no-symlink file arrives");
 
     // A second revision with a nested path and a new blob.
     a.refs("v2", C2)

@@ -49,6 +49,12 @@ pub struct MemoDir {
     /// Symlinks directly in `R/blobs/`, resolved again on every scan.
     pub shared_links: Vec<OsString>,
     pub content: ContentSum,
+    /// Listed for a repo whose tree file asks for names: then the two lists below are filled.
+    pub wanted: bool,
+    /// Etags of the blobs in this `blobs/` directory.
+    pub etags: Vec<String>,
+    /// Regular files of this `snapshots/` directory, relative to `snapshots/` (no-symlink mode).
+    pub snap_files: Vec<String>,
 }
 
 /// Per cache root: directory path → what it held. Rebuilt by every scan from the directories it
@@ -130,6 +136,9 @@ mod tests {
             temps: vec![],
             shared_links: vec![],
             content: ContentSum::default(),
+            wanted: false,
+            etags: vec![],
+            snap_files: vec![],
         }
     }
 }

@@ -29,8 +29,8 @@ const MAX_QUEUED_SLICES: usize = 16;
 /// One repo folder to walk.
 pub struct RepoWalk {
     pub dir: PathBuf,
-    /// The commit whose tree file asks for blob names and no-symlink paths; such a repo is
-    /// always listed in full (the names are not remembered between scans).
+    /// The commit whose tree file asks for blob names and no-symlink paths (the memo then also
+    /// keeps those names, so a reused directory still answers for progress).
     pub want_commit: Option<String>,
 }
 
@@ -130,6 +130,9 @@ struct Listed {
     shared_links: Vec<OsString>,
     /// Entries of unknown type: the listing cannot be remembered.
     unknown: bool,
+    wanted: bool,
+    etags: Vec<String>,
+    snap_files: Vec<String>,
 }
 
 #[derive(Default)]
@@ -225,6 +228,9 @@ fn assemble(input: &WalkInput, locals: Vec<Local>) -> WalkOutput {
             temps: l.temps,
             shared_links: l.shared_links,
             content,
+            wanted: l.wanted,
+            etags: l.etags,
+            snap_files: l.snap_files,
         };
         out.memo.insert(l.info.path.clone(), Arc::new(memo));
     }

@@ -31,7 +31,7 @@ impl Shared<'_> {
             path: job.path,
         });
         let mut part = Part::default();
-        let stamp = if input.record && !want {
+        let stamp = if input.record {
             match stat_dir(&info.path, info.depth == 0) {
                 Ok(st) => Some(stamp_of(&st)),
                 Err(e) => return self.dir_error(&info, e, part, local),
@@ -40,7 +40,8 @@ impl Shared<'_> {
             None
         };
         if let (Some(stamp), Some(memo)) = (stamp, input.reuse) {
-            if let Some(m) = memo.get(&info.path).filter(|m| m.stamp == stamp) {
+            let same = |m: &&Arc<MemoDir>| m.stamp == stamp && m.wanted == want;
+            if let Some(m) = memo.get(&info.path).filter(same) {
                 self.reuse(&info, m, &mut part, local);
                 local.reused.push((info.path.clone(), m.clone()));
                 local.parts.push((info.id, info.repo, part));
@@ -66,6 +67,9 @@ impl Shared<'_> {
             temps: Vec::new(),
             shared_links: Vec::new(),
             unknown: false,
+            wanted: want,
+            etags: Vec::new(),
+            snap_files: Vec::new(),
         };
         self.list(&info, &dir, &mut listed, &mut part, local);
         local.parts.push((info.id, info.repo, part));
@@ -152,6 +156,19 @@ impl Shared<'_> {
             if want && info.section == Section::Blobs {
                 if let BlobName::Blob { etag } = class {
                     part.want_blobs.push(etag.to_owned());
+                    if remember {
+                        listed.etags.push(etag.to_owned());
+                    }
+                }
+            }
+            if want && remember && info.section == Section::Snapshots {
+                if let (Kind::File, Some(n)) = (kind, utf8) {
+                    let snaps = self.input.repos[info.repo].dir.join("snapshots");
+                    let rel = info.path.strip_prefix(&snaps).ok().and_then(Path::to_str);
+                    listed.snap_files.push(match rel {
+                        Some(dir) if !dir.is_empty() => format!("{dir}/{n}"),
+                        _ => n.to_owned(),
+                    });
                 }
             }
             batch.push(name, kind);
@@ -179,6 +196,17 @@ impl Shared<'_> {
     /// remembered (temp files, shared-store links), plus its subdirectories' own checks.
     fn reuse(&self, info: &Arc<DirInfo>, m: &MemoDir, part: &mut Part, local: &mut Local) {
         part.content.merge(&m.content);
+        part.want_blobs.extend(m.etags.iter().cloned());
+        if let Some(commit) = &self.input.repos[info.repo].want_commit {
+            for f in &m.snap_files {
+                if let Some(rest) = f
+                    .strip_prefix(commit.as_str())
+                    .and_then(|r| r.strip_prefix('/'))
+                {
+                    part.want_paths.push(rest.to_owned());
+                }
+            }
+        }
         if info.section == Section::Snapshots && info.depth == 0 {
             part.revisions += m.subdirs.len() as u64;
         }
