@@ -137,8 +137,10 @@ struct Listed {
 
 #[derive(Default)]
 struct Local {
-    /// (dir id, repo, part): everything a thread counted.
+    /// (dir id, repo, part): everything a thread counted, when recording for the memo.
     parts: Vec<(usize, usize, Part)>,
+    /// Otherwise: per repo.
+    by_repo: HashMap<usize, Part>,
     listed: Vec<Listed>,
     reused: Vec<(PathBuf, Arc<MemoDir>)>,
     /// This thread's own work: no lock while nobody else is idle.
@@ -210,6 +212,9 @@ fn assemble(input: &WalkInput, locals: Vec<Local>) -> WalkOutput {
                 e.0.merge(&part.content);
                 e.1 |= part.errors.total() > 0;
             }
+            out.parts[repo].merge(part);
+        }
+        for (repo, part) in local.by_repo {
             out.parts[repo].merge(part);
         }
         listed.extend(local.listed);
@@ -323,6 +328,16 @@ impl Shared<'_> {
             self.stat_slice(job, local);
         } else {
             local.slices.push(job);
+        }
+    }
+
+    /// Keep what a job counted: per directory when the memo needs per-directory sums, else
+    /// folded into the repo's part at once (memory then does not grow with the file count).
+    fn keep(&self, local: &mut Local, info: &DirInfo, part: Part) {
+        if self.input.record {
+            local.parts.push((info.id, info.repo, part));
+        } else {
+            local.by_repo.entry(info.repo).or_default().merge(part);
         }
     }
 

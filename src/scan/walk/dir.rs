@@ -44,7 +44,7 @@ impl Shared<'_> {
             if let Some(m) = memo.get(&info.path).filter(same) {
                 self.reuse(&info, m, &mut part, local);
                 local.reused.push((info.path.clone(), m.clone()));
-                local.parts.push((info.id, info.repo, part));
+                self.keep(local, &info, part);
                 return;
             }
         }
@@ -72,7 +72,7 @@ impl Shared<'_> {
             snap_files: Vec::new(),
         };
         self.list(&info, &dir, &mut listed, &mut part, local);
-        local.parts.push((info.id, info.repo, part));
+        self.keep(local, &info, part);
         if listed.stamp.is_some() {
             local.listed.push(listed);
         }
@@ -280,7 +280,7 @@ impl Shared<'_> {
                 _ => {}
             }
         }
-        local.parts.push((info.id, info.repo, part));
+        self.keep(local, info, part);
     }
 
     /// One regular file with its `stat`: a temp file, a blob or a no-symlink snapshot file.
@@ -326,7 +326,7 @@ impl Shared<'_> {
     /// normal state (refs-only repo folders), and a vanished directory is a race.
     fn dir_error(&self, info: &DirInfo, e: rustix::io::Errno, mut part: Part, local: &mut Local) {
         part.errors.io(&info.path, &e.into());
-        local.parts.push((info.id, info.repo, part));
+        self.keep(local, info, part);
     }
 }
 
