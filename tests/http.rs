@@ -3,54 +3,27 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::ffi::OsStr;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::server::{Proc, Resp, exchange};
 use common::*;
 
 const PROM_2_42_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
+/// The exporter serving one temp cache, which lives as long as the server.
 struct Server {
-    child: Child,
-    port: u16,
+    proc: Proc,
     _cache: Cache,
 }
 
 impl Server {
-    /// Start on a free port and wait for the `msg=listening address=...` log line.
     fn start(cache: Cache, extra: &[&str]) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["--web.listen-address", "127.0.0.1:0", "--cache.dir"])
-            .arg(&cache.root)
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            // Keep draining so the server never blocks on a full pipe.
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("msg=listening") {
-                    let addr = line.split("address=").nth(1).unwrap_or_default();
-                    let port = addr.split_whitespace().next().unwrap_or_default();
-                    let port = port.rsplit(':').next().unwrap_or_default().parse::<u16>();
-                    let _ = tx.send(port.ok());
-                }
-            }
-        });
-        let port = rx.recv_timeout(Duration::from_secs(20)).ok().flatten();
-        let Some(port) = port else {
-            let _ = child.kill();
-            panic!("server did not log its listening address");
-        };
+        let mut args: Vec<&OsStr> = vec!["--cache.dir".as_ref(), cache.root.as_os_str()];
+        args.extend(extra.iter().map(OsStr::new));
         Self {
-            child,
-            port,
+            proc: Proc::start(&args),
             _cache: cache,
         }
     }
@@ -60,19 +33,7 @@ impl Server {
     }
 
     fn req(&self, method: &str, path: &str, headers: &[&str]) -> Resp {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let mut raw =
-            format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-        for h in headers {
-            raw.push_str(h);
-            raw.push_str("\r\n");
-        }
-        raw.push_str("\r\n");
-        s.write_all(raw.as_bytes()).unwrap();
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).unwrap();
-        Resp::parse(&String::from_utf8(buf).unwrap())
+        self.proc.req(method, path, headers)
     }
 
     /// `hf_cache_scans_total` of the only cache.
@@ -83,54 +44,6 @@ impl Server {
             .find(|l| l.starts_with("hf_cache_scans_total{"));
         line.and_then(|l| l.rsplit(' ').next()?.parse().ok())
             .unwrap_or_else(|| panic!("no hf_cache_scans_total in\n{body}"))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Resp {
-    fn parse(raw: &str) -> Self {
-        let (head, body) = raw.split_once("\r\n\r\n").expect("no header end");
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .unwrap()
-            .split(' ')
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap();
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-            .collect();
-        Self {
-            status,
-            headers,
-            body: body.to_owned(),
-        }
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }
 }
 
@@ -258,16 +171,13 @@ fn concurrent_scrapes_share_walks() {
     }
     let s = Server::start(c, &["--scan.mode", "on-scrape"]);
     let before = s.scans();
-    let port = s.port;
+    let port = s.proc.port;
     let threads: Vec<_> = (0..20)
         .map(|_| {
             std::thread::spawn(move || {
-                let mut t = TcpStream::connect(("127.0.0.1", port)).unwrap();
-                t.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                    .unwrap();
-                let mut buf = String::new();
-                t.read_to_string(&mut buf).unwrap();
-                assert!(buf.starts_with("HTTP/1.1 200"), "{buf}");
+                let mut t = Proc::connect_to(port);
+                let r = exchange(&mut t, "GET", "/metrics", &[]).expect("no HTTP response");
+                assert_eq!(r.status, 200, "{}", r.body);
             })
         })
         .collect();
@@ -283,7 +193,7 @@ fn concurrent_scrapes_share_walks() {
 fn sigterm_exits_zero_quickly() {
     let mut s = Server::start(small_cache(), &[]);
     assert_eq!(s.get("/healthz").status, 200);
-    let pid = s.child.id().to_string();
+    let pid = s.proc.child.id().to_string();
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])
@@ -293,7 +203,7 @@ fn sigterm_exits_zero_quickly() {
     );
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Some(st) = s.child.try_wait().unwrap() {
+        if let Some(st) = s.proc.child.try_wait().unwrap() {
             assert_eq!(st.code(), Some(0), "exit status {st:?}");
             break;
         }

@@ -6,13 +6,11 @@
 //! version (min-interval 0, one wave of 64 → 1 walk) is `bench/serve.sh`.
 
 mod common;
-#[path = "common/scrape.rs"]
-mod server;
 
 use std::sync::{Arc, Barrier};
 
+use common::scrape::{Server, metric};
 use common::*;
-use server::{Server, metric};
 
 #[test]
 fn sixty_four_concurrent_scrapes_share_one_walk() {

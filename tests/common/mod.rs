@@ -1,6 +1,7 @@
 //! A declarative builder for Hub cache trees in temp dirs, and helpers to run the real binary.
 #![allow(dead_code)] // each test crate uses a different subset
 
+pub mod scrape;
 pub mod server;
 
 use std::fs;

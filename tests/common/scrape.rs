@@ -1,18 +1,15 @@
 //! The real server on 127.0.0.1:0 for tests that scrape it many times: start, wait for the
-//! listening log line, plain HTTP/1.1 GETs, and metric lookups. Kill on drop. (`server.rs` is
-//! the lower-level one, for raw or TLS exchanges.)
-#![allow(dead_code)] // each test crate uses a different subset
+//! listening log line, plain HTTP/1.1 GETs, and metric lookups. Killed on drop (by its
+//! [`Proc`]); built on `server.rs`, the lower-level one for raw or TLS exchanges.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
+
+use super::server::{Proc, exchange};
 
 pub struct Server {
     /// `None` for a client-only handle ([`Server::at`]) that must not stop anything on drop.
-    pub child: Option<Child>,
+    proc: Option<Proc>,
     pub port: u16,
 }
 
@@ -27,56 +24,24 @@ impl Server {
     }
 
     /// Spawn a prepared command (e.g. under `setpriv`) that logs `msg=listening address=...`.
-    pub fn spawn(mut cmd: Command) -> Self {
-        let mut child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            // Keep draining so the server never blocks on a full pipe.
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("msg=listening") {
-                    let addr = line.split("address=").nth(1).unwrap_or_default();
-                    let addr = addr.split_whitespace().next().unwrap_or_default();
-                    let _ = tx.send(addr.rsplit(':').next().unwrap_or_default().parse().ok());
-                }
-            }
-        });
-        let Some(port) = rx.recv_timeout(Duration::from_secs(20)).ok().flatten() else {
-            let _ = child.kill();
-            panic!("server did not log its listening address");
-        };
+    pub fn spawn(cmd: Command) -> Self {
+        let proc = Proc::spawn(cmd);
         Self {
-            child: Some(child),
-            port,
+            port: proc.port,
+            proc: Some(proc),
         }
     }
 
     /// A handle for talking to an already running server from another thread.
     pub fn at(port: u16) -> Self {
-        Self { child: None, port }
+        Self { proc: None, port }
     }
 
     /// GET `path` with extra header lines; returns (status, body).
     pub fn get_with(&self, path: &str, headers: &[&str]) -> (u16, String) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        let mut raw = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-        for h in headers {
-            raw.push_str(h);
-            raw.push_str("\r\n");
-        }
-        raw.push_str("\r\n");
-        s.write_all(raw.as_bytes()).unwrap();
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).unwrap();
-        let text = String::from_utf8(buf).expect("response is UTF-8");
-        let (head, body) = text.split_once("\r\n\r\n").expect("no header end");
-        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok());
-        (status.expect("status line"), body.to_owned())
+        let mut conn = Proc::connect_to(self.port);
+        let r = exchange(&mut conn, "GET", path, headers).expect("no HTTP response");
+        (r.status, r.body)
     }
 
     /// GET that must answer 200; returns the body.
@@ -94,17 +59,8 @@ impl Server {
 
     /// Whether the process is still running (a crash would show here).
     pub fn alive(&mut self) -> bool {
-        let child = self.child.as_mut().expect("a started server");
-        child.try_wait().unwrap().is_none()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        let proc = self.proc.as_mut().expect("a started server");
+        proc.child.try_wait().unwrap().is_none()
     }
 }
 

@@ -1,5 +1,6 @@
 //! The real exporter as a server on 127.0.0.1:0, with its log kept for assertions, and raw
-//! HTTP/1.1 over any stream (plain TCP or a rustls client stream).
+//! HTTP/1.1 over any stream (plain TCP or a rustls client stream). `scrape.rs` builds the
+//! many-scrapes helpers on top of this.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -18,9 +19,15 @@ pub struct Proc {
 impl Proc {
     /// Start with `args` (plus a loopback listen address) and wait for the `listening` line.
     pub fn start(args: &[&std::ffi::OsStr]) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["--web.listen-address", "127.0.0.1:0"])
-            .args(args)
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--web.listen-address", "127.0.0.1:0"]).args(args);
+        Self::spawn(cmd)
+    }
+
+    /// Spawn a prepared command (any binary or wrapper that ends up logging
+    /// `msg=listening address=...`) and wait for that line.
+    pub fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -56,8 +63,13 @@ impl Proc {
     }
 
     pub fn connect(&self) -> TcpStream {
-        let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        Self::connect_to(self.port)
+    }
+
+    /// A plain connection to a server on `port` (also from threads that hold no `Proc`).
+    pub fn connect_to(port: u16) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         s
     }
 
@@ -157,5 +169,9 @@ impl Resp {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }
 }

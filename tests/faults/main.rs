@@ -30,8 +30,6 @@
 
 #[path = "../common/mod.rs"]
 mod common;
-#[path = "../common/scrape.rs"]
-mod server;
 
 mod churn;
 mod links;

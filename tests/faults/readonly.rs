@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use crate::common::scrape::{Server, metric};
 use crate::common::*;
-use crate::server::{Server, metric};
 use crate::{REV, healthy};
 
 /// One line per entry under `root` (the root itself included), keyed by relative path.

@@ -1,8 +1,8 @@
 //! The root itself: a file instead of a directory, missing, and deleted then recreated while the
 //! server runs. A missing root is a state (`hf_cache_root_exists 0`), never a crash.
 
+use crate::common::scrape::{Server, metric};
 use crate::common::*;
-use crate::server::{Server, metric};
 use crate::{assert_errors, assert_healthy, healthy};
 
 #[test]
