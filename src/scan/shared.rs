@@ -4,7 +4,6 @@
 //! counts nothing.
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use super::errors::{ErrorTally, Reason};
@@ -54,14 +53,7 @@ pub fn shared_target(
                 hop = resolved;
             }
             Ok(meta) if meta.is_file() && !resolved.starts_with(normalize(repo)) => {
-                return Some(FileFacts {
-                    dev: meta.dev(),
-                    ino: meta.ino(),
-                    nlink: meta.nlink(),
-                    size: meta.len(),
-                    allocated: meta.blocks() * 512,
-                    mtime: meta.mtime() as f64 + meta.mtime_nsec() as f64 / 1e9,
-                });
+                return Some(FileFacts::from_metadata(&meta));
             }
             Ok(_) => return None,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -29,6 +29,21 @@ pub struct ContentSum {
     pub linked: Vec<FileFacts>,
 }
 
+impl FileFacts {
+    /// From `std` metadata (the paths that do not go through the walker's `fstatat`).
+    pub fn from_metadata(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            nlink: meta.nlink(),
+            size: meta.len(),
+            allocated: meta.blocks() * 512,
+            mtime: meta.mtime() as f64 + meta.mtime_nsec() as f64 / 1e9,
+        }
+    }
+}
+
 impl ContentSum {
     pub fn add(&mut self, f: FileFacts) {
         if f.nlink > 1 {

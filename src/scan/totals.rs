@@ -1,11 +1,11 @@
 //! The whole-root view for `/download_progress` without a model: every regular file under the
 //! root (symlinks skipped, so nothing is counted twice), and its temp download files.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use walkdir::WalkDir;
 
+use super::summary::FileFacts;
 use crate::blob_name::{self, BlobName};
 use crate::downloads::tracker::{self, TempObservation, Thresholds};
 use crate::progress_api::RootTotals;
@@ -41,12 +41,13 @@ pub fn root_totals(root: &Path, th: Thresholds, now: f64) -> RootTotals {
             t.incomplete_files += 1;
             t.incomplete_bytes += meta.len();
             let blob_exists = entry.path().with_file_name(etag).symlink_metadata().is_ok();
+            let f = FileFacts::from_metadata(&meta);
             temps.push(TempObservation {
                 key: entry.path().display().to_string(),
                 etag: etag.to_owned(),
-                size: meta.len(),
-                allocated: meta.blocks() * 512,
-                mtime: meta.mtime() as f64 + meta.mtime_nsec() as f64 / 1e9,
+                size: f.size,
+                allocated: f.allocated,
+                mtime: f.mtime,
                 lock_held: None,
                 blob_exists,
             });

@@ -163,12 +163,7 @@ impl Shared<'_> {
             }
             if want && remember && info.section == Section::Snapshots {
                 if let (Kind::File, Some(n)) = (kind, utf8) {
-                    let snaps = self.input.repos[info.repo].dir.join("snapshots");
-                    let rel = info.path.strip_prefix(&snaps).ok().and_then(Path::to_str);
-                    listed.snap_files.push(match rel {
-                        Some(dir) if !dir.is_empty() => format!("{dir}/{n}"),
-                        _ => n.to_owned(),
-                    });
+                    listed.snap_files.extend(self.snap_rel(info, n));
                 }
             }
             batch.push(name, kind);
@@ -198,14 +193,8 @@ impl Shared<'_> {
         part.content.merge(&m.content);
         part.want_blobs.extend(m.etags.iter().cloned());
         if let Some(commit) = &self.input.repos[info.repo].want_commit {
-            for f in &m.snap_files {
-                if let Some(rest) = f
-                    .strip_prefix(commit.as_str())
-                    .and_then(|r| r.strip_prefix('/'))
-                {
-                    part.want_paths.push(rest.to_owned());
-                }
-            }
+            let paths = m.snap_files.iter().filter_map(|f| in_commit(f, commit));
+            part.want_paths.extend(paths.map(str::to_owned));
         }
         if info.section == Section::Snapshots && info.depth == 0 {
             part.revisions += m.subdirs.len() as u64;
@@ -303,15 +292,23 @@ impl Shared<'_> {
             }
         } else if let Some(commit) = &self.input.repos[info.repo].want_commit {
             // No-symlink mode keeps finished files here: `snapshots/<commit>/<path>`.
-            let snaps = self.input.repos[info.repo].dir.join("snapshots");
-            let full = info.path.join(OsStr::from_bytes(name));
-            if let Ok(rel) = full.strip_prefix(snaps.join(commit)) {
-                if let Some(p) = rel.to_str() {
-                    part.want_paths.push(p.to_owned());
-                }
+            let rel = utf8.and_then(|n| self.snap_rel(info, n));
+            if let Some(p) = rel.as_deref().and_then(|r| in_commit(r, commit)) {
+                part.want_paths.push(p.to_owned());
             }
         }
         part.content.add(facts);
+    }
+
+    /// `info.path/name` relative to the repo's `snapshots/`, e.g. `<commit>/sub/file.bin`.
+    fn snap_rel(&self, info: &DirInfo, name: &str) -> Option<String> {
+        let snaps = self.input.repos[info.repo].dir.join("snapshots");
+        let dir = info.path.strip_prefix(&snaps).ok()?.to_str()?;
+        Some(if dir.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{dir}/{name}")
+        })
     }
 
     fn shared_link(&self, info: &DirInfo, link: &Path, part: &mut Part) {
@@ -360,4 +357,9 @@ fn facts_of(st: &Stat) -> FileFacts {
         allocated: (st.st_blocks as u64).saturating_mul(512),
         mtime: st.st_mtime as f64 + st.st_mtime_nsec as f64 / 1e9,
     }
+}
+
+/// The path inside the revision for a `snapshots/`-relative path under `commit`.
+fn in_commit<'a>(rel: &'a str, commit: &str) -> Option<&'a str> {
+    rel.strip_prefix(commit)?.strip_prefix('/')
 }
