@@ -11,7 +11,7 @@
 mod dir;
 
 use std::collections::HashMap;
-use std::ffi::{CStr, OsString};
+use std::ffi::{CStr, OsStr, OsString};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -69,6 +69,13 @@ struct DirInfo {
     /// Depth below `blobs/` or `snapshots/` (0 for those two).
     depth: u32,
     path: PathBuf,
+}
+
+impl DirInfo {
+    /// `snapshots/` itself, whose subdirectories are the revisions.
+    fn holds_revisions(&self) -> bool {
+        self.section == Section::Snapshots && self.depth == 0
+    }
 }
 
 struct DirJob {
@@ -314,8 +321,14 @@ impl Shared<'_> {
         self.cv.notify_all();
     }
 
-    fn push_dir(&self, job: DirJob, local: &mut Local) {
-        local.dirs.push(job);
+    /// Queue `info.path/name`, a subdirectory of a directory being walked.
+    fn push_subdir(&self, info: &DirInfo, name: &OsStr, local: &mut Local) {
+        local.dirs.push(DirJob {
+            repo: info.repo,
+            section: info.section,
+            depth: info.depth + 1,
+            path: info.path.join(name),
+        });
     }
 
     /// Queue a slice, handing it straight to a waiting thread when there is one (a lister may

@@ -120,21 +120,13 @@ impl Shared<'_> {
             };
             let ft = entry.file_type();
             if ft == FileType::Directory {
-                if info.section == Section::Snapshots && info.depth == 0 {
+                if info.holds_revisions() {
                     part.revisions += 1;
                 }
                 if remember {
                     listed.subdirs.push(OsStr::from_bytes(bytes).to_owned());
                 }
-                self.push_dir(
-                    DirJob {
-                        repo: info.repo,
-                        section: info.section,
-                        depth: info.depth + 1,
-                        path: info.path.join(OsStr::from_bytes(bytes)),
-                    },
-                    local,
-                );
+                self.push_subdir(info, OsStr::from_bytes(bytes), local);
                 continue;
             }
             let kind = match (info.section, ft) {
@@ -196,19 +188,11 @@ impl Shared<'_> {
             let paths = m.snap_files.iter().filter_map(|f| in_commit(f, commit));
             part.want_paths.extend(paths.map(str::to_owned));
         }
-        if info.section == Section::Snapshots && info.depth == 0 {
+        if info.holds_revisions() {
             part.revisions += m.subdirs.len() as u64;
         }
         for name in &m.subdirs {
-            self.push_dir(
-                DirJob {
-                    repo: info.repo,
-                    section: info.section,
-                    depth: info.depth + 1,
-                    path: info.path.join(name),
-                },
-                local,
-            );
+            self.push_subdir(info, name, local);
         }
         for name in &m.temps {
             let path = info.path.join(name);
@@ -245,18 +229,10 @@ impl Shared<'_> {
             match FileType::from_raw_mode(st.st_mode) {
                 FileType::RegularFile => self.file(info, name.to_bytes(), &st, &mut part),
                 FileType::Directory if matches!(kind, Kind::Unknown) => {
-                    if info.section == Section::Snapshots && info.depth == 0 {
+                    if info.holds_revisions() {
                         part.revisions += 1;
                     }
-                    self.push_dir(
-                        DirJob {
-                            repo: info.repo,
-                            section: info.section,
-                            depth: info.depth + 1,
-                            path: info.path.join(OsStr::from_bytes(name.to_bytes())),
-                        },
-                        local,
-                    );
+                    self.push_subdir(info, OsStr::from_bytes(name.to_bytes()), local);
                 }
                 FileType::Symlink
                     if matches!(kind, Kind::Unknown)
