@@ -167,8 +167,13 @@ fn incremental_matches_full_after_every_client_mutation() {
     assert_eq!((before.bytes, before.files), (after.bytes, after.files));
     assert!(inc.reused_dirs > 0);
     s.last_full = Some(full);
-    // The store's payload is replaced (a re-download): the repo's folder does not change.
-    fs::write(&store, vec![b'y'; 900]).unwrap();
+    // The store's payload is replaced (published again: a temp file renamed over it, as the
+    // client publishes): the repo's folder does not change, the store directory does. (Payloads
+    // are read-only and never rewritten in place; a rewrite in place is the full scan's to see,
+    // as for blobs.)
+    let tmp = store.with_extension("tmp");
+    fs::write(&tmp, vec![b'y'; 900]).unwrap();
+    fs::rename(&tmp, &store).unwrap();
     s.check("shared target replaced under an unchanged repo folder");
     fs::remove_file(&store).unwrap();
     s.check("shared target deleted (broken link)");

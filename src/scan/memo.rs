@@ -3,9 +3,9 @@
 //! A directory's mtime and ctime change whenever an entry is added, removed or renamed, and
 //! finished blobs are immutable, so a directory whose stamp is unchanged still holds the same
 //! content files: its sums are reused without listing it or stat-ing its files. Temp files are
-//! always stat'ed again (they grow in place), shared-store links are always resolved again (their
-//! targets live elsewhere), and a directory that had errors is always listed again (so error
-//! counters keep counting). A stamp too close to "now" is not trusted: another change could land
+//! always stat'ed again (they grow in place); a shared-store link's target is reused only while
+//! the store directory holding it keeps its stamp (one `stat` per store directory per scan), and
+//! a directory that had errors is always listed again (so error counters keep counting). A stamp too close to "now" is not trusted: another change could land
 //! within the same timestamp tick after we listed ("racy" entries, as git calls them). A full
 //! scan every `scan.full-every` is the safety net for what stamps cannot see (a blob rewritten in
 //! place, an NFS server with a lagging clock).
@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::summary::ContentSum;
+use super::summary::{ContentSum, FileFacts};
 
 /// A stamp newer than this, relative to the scan's start, is not trusted by default.
 pub const RACY_WINDOW: Duration = Duration::from_secs(2);
@@ -46,8 +46,8 @@ pub struct MemoDir {
     pub subdirs: Vec<OsString>,
     /// Temp files, stat'ed again on every scan.
     pub temps: Vec<OsString>,
-    /// Symlinks directly in `R/blobs/`, resolved again on every scan.
-    pub shared_links: Vec<OsString>,
+    /// Symlinks directly in `R/blobs/` (into the shared store).
+    pub shared_links: Vec<LinkMemo>,
     pub content: ContentSum,
     /// Listed for a repo whose tree file asks for names: then the two lists below are filled.
     pub wanted: bool,
@@ -55,6 +55,24 @@ pub struct MemoDir {
     pub etags: Vec<String>,
     /// Regular files of this `snapshots/` directory, relative to `snapshots/` (no-symlink mode).
     pub snap_files: Vec<String>,
+}
+
+/// A symlink directly in `R/blobs/`. The link itself cannot change while its directory's stamp
+/// holds (replacing a link is an entry change), but its target lives in another directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkMemo {
+    pub name: OsString,
+    /// The store file it reached in one hop, trusted while that file's directory keeps its
+    /// stamp (store payloads are published by rename and immutable, like blobs); `None`: resolve
+    /// it again on every scan.
+    pub target: Option<StoreFile>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreFile {
+    pub dir: PathBuf,
+    pub dir_stamp: Stamp,
+    pub facts: FileFacts,
 }
 
 /// Per cache root: directory path → what it held. Rebuilt by every scan from the directories it

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use super::memo::LinkMemo;
 use super::{ErrorTally, RepoStats, TempFile};
 
 /// The facts of one regular file that the totals need.
@@ -44,6 +45,22 @@ impl FileFacts {
     }
 }
 
+impl FileFacts {
+    /// From the walker's `fstatat`.
+    // `Stat` field types differ between architectures; the casts are no-ops only on some.
+    #[allow(clippy::unnecessary_cast)]
+    pub fn from_stat(st: &rustix::fs::Stat) -> Self {
+        Self {
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
+            nlink: st.st_nlink as u64,
+            size: st.st_size.max(0) as u64,
+            allocated: (st.st_blocks as u64).saturating_mul(512),
+            mtime: st.st_mtime as f64 + st.st_mtime_nsec as f64 / 1e9,
+        }
+    }
+}
+
 impl ContentSum {
     pub fn add(&mut self, f: FileFacts) {
         if f.nlink > 1 {
@@ -75,7 +92,8 @@ impl ContentSum {
 #[derive(Debug, Default)]
 pub struct Part {
     pub content: ContentSum,
-    /// Shared-store targets of `R/blobs/*` symlinks: always deduped, never reused.
+    /// Shared-store targets of `R/blobs/*` symlinks: always deduped; reused only as
+    /// [`super::memo`] allows.
     pub shared: Vec<FileFacts>,
     pub temps: Vec<TempFile>,
     /// Revision folders (`snapshots/<commit>/`).
@@ -84,6 +102,8 @@ pub struct Part {
     /// Blob names and no-symlink snapshot paths of the wanted commit, for tree progress.
     pub want_blobs: Vec<String>,
     pub want_paths: Vec<String>,
+    /// The shared-store links resolved, with what the memo keeps of them (when recording).
+    pub links: Vec<LinkMemo>,
 }
 
 impl Part {
@@ -95,6 +115,7 @@ impl Part {
         self.errors.merge(other.errors);
         self.want_blobs.extend(other.want_blobs);
         self.want_paths.extend(other.want_paths);
+        self.links.extend(other.links);
     }
 
     /// The repo's metric-contract numbers: plain sums, then each linked or shared inode once.

@@ -17,8 +17,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use super::memo::{MemoDir, Stamp};
-use super::shared::RootPaths;
+use super::memo::{LinkMemo, MemoDir, Stamp};
+use super::shared::{Root, RootPaths};
 use super::summary::{ContentSum, Part};
 
 /// Names per stat slice: big enough to amortise the queue, small enough to share a directory.
@@ -83,6 +83,9 @@ struct DirJob {
     section: Section,
     depth: u32,
     path: PathBuf,
+    /// The open parent, when its listing queued this job: the directory is then stat'ed and
+    /// opened by name relative to it, one path component instead of the whole path.
+    parent: Option<Arc<OwnedFd>>,
 }
 
 #[derive(Clone, Copy)]
@@ -134,7 +137,6 @@ struct Listed {
     stamp: Option<Stamp>,
     subdirs: Vec<OsString>,
     temps: Vec<OsString>,
-    shared_links: Vec<OsString>,
     /// Entries of unknown type: the listing cannot be remembered.
     unknown: bool,
     wanted: bool,
@@ -150,6 +152,8 @@ struct Local {
     by_repo: HashMap<usize, Part>,
     listed: Vec<Listed>,
     reused: Vec<(PathBuf, Arc<MemoDir>)>,
+    /// Shared-store directories' stamps, each taken once per scan (per thread).
+    store_stamps: HashMap<PathBuf, Option<Stamp>>,
     /// This thread's own work: no lock while nobody else is idle.
     dirs: Vec<DirJob>,
     slices: Vec<SliceJob>,
@@ -166,6 +170,7 @@ struct Queue {
 
 struct Shared<'a> {
     input: &'a WalkInput<'a>,
+    root: Root,
     q: Mutex<Queue>,
     cv: Condvar,
     /// `Queue::waiting`, readable without the lock: new work is shared only when someone waits.
@@ -183,12 +188,14 @@ pub fn walk(input: &WalkInput) -> WalkOutput {
                 section,
                 depth: 0,
                 path: r.dir.join(name),
+                parent: None,
             });
         }
     }
     let threads = input.threads.max(1);
     let sh = Shared {
         input,
+        root: Root::open(&input.roots),
         q: Mutex::new(q),
         cv: Condvar::new(),
         idle: AtomicUsize::new(0),
@@ -210,14 +217,15 @@ fn assemble(input: &WalkInput, locals: Vec<Local>) -> WalkOutput {
         parts: (0..input.repos.len()).map(|_| Part::default()).collect(),
         ..WalkOutput::default()
     };
-    let mut per_dir: HashMap<usize, (ContentSum, bool)> = HashMap::new();
+    let mut per_dir: HashMap<usize, (ContentSum, bool, Vec<LinkMemo>)> = HashMap::new();
     let mut listed = Vec::new();
     for local in locals {
-        for (id, repo, part) in local.parts {
+        for (id, repo, mut part) in local.parts {
             if input.record {
                 let e = per_dir.entry(id).or_default();
                 e.0.merge(&part.content);
                 e.1 |= part.errors.total() > 0;
+                e.2.extend(std::mem::take(&mut part.links));
             }
             out.parts[repo].merge(part);
         }
@@ -229,7 +237,7 @@ fn assemble(input: &WalkInput, locals: Vec<Local>) -> WalkOutput {
         out.memo.extend(local.reused);
     }
     for l in listed {
-        let (content, dirty) = per_dir.remove(&l.info.id).unwrap_or_default();
+        let (content, dirty, links) = per_dir.remove(&l.info.id).unwrap_or_default();
         let Some(stamp) = l.stamp else { continue };
         if dirty || l.unknown || !stamp.settled(input.started, input.racy_window) {
             continue;
@@ -238,7 +246,7 @@ fn assemble(input: &WalkInput, locals: Vec<Local>) -> WalkOutput {
             stamp,
             subdirs: l.subdirs,
             temps: l.temps,
-            shared_links: l.shared_links,
+            shared_links: links,
             content,
             wanted: l.wanted,
             etags: l.etags,
@@ -321,13 +329,21 @@ impl Shared<'_> {
         self.cv.notify_all();
     }
 
-    /// Queue `info.path/name`, a subdirectory of a directory being walked.
-    fn push_subdir(&self, info: &DirInfo, name: &OsStr, local: &mut Local) {
+    /// Queue `info.path/name`, a subdirectory of a directory being walked (`parent` is that
+    /// directory's descriptor when it is open).
+    fn push_subdir(
+        &self,
+        info: &DirInfo,
+        name: &OsStr,
+        parent: Option<&Arc<OwnedFd>>,
+        local: &mut Local,
+    ) {
         local.dirs.push(DirJob {
             repo: info.repo,
             section: info.section,
             depth: info.depth + 1,
             path: info.path.join(name),
+            parent: parent.cloned(),
         });
     }
 

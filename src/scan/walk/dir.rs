@@ -1,9 +1,9 @@
 //! What the walk does with one directory: reuse it from the memo, or list it (descending into
 //! subdirectories, queueing stat slices), and what it does with one regular file or shared link.
 
-use std::ffi::OsStr;
+use std::ffi::{CStr, OsStr};
 use std::mem::MaybeUninit;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use super::{DirInfo, DirJob, Kind, Listed, Local, Names, SLICE, Section, Shared,
 use crate::blob_name::{self, BlobName};
 use crate::scan::TempFile;
 use crate::scan::errors::Reason;
-use crate::scan::memo::{MemoDir, Stamp};
+use crate::scan::memo::{LinkMemo, MemoDir, Stamp, StoreFile};
 use crate::scan::shared::shared_target;
 use crate::scan::summary::{FileFacts, Part};
 
@@ -31,8 +31,12 @@ impl Shared<'_> {
             path: job.path,
         });
         let mut part = Part::default();
+        let (base, rel) = match (&job.parent, info.path.file_name()) {
+            (Some(parent), Some(name)) => (parent.as_fd(), Path::new(name)),
+            _ => (CWD, &*info.path),
+        };
         let stamp = if input.record {
-            match stat_dir(&info.path, info.depth == 0) {
+            match stat_dir(base, rel, info.depth == 0) {
                 Ok(st) => Some(stamp_of(&st)),
                 Err(e) => return self.dir_error(&info, e, part, local),
             }
@@ -42,8 +46,8 @@ impl Shared<'_> {
         if let (Some(stamp), Some(memo)) = (stamp, input.reuse) {
             let same = |m: &&Arc<MemoDir>| m.stamp == stamp && m.wanted == want;
             if let Some(m) = memo.get(&info.path).filter(same) {
-                self.reuse(&info, m, &mut part, local);
-                local.reused.push((info.path.clone(), m.clone()));
+                let m = self.reuse(&info, m, &mut part, local);
+                local.reused.push((info.path.clone(), m));
                 self.keep(local, &info, part);
                 return;
             }
@@ -56,7 +60,7 @@ impl Shared<'_> {
         } else {
             flags | OFlags::NOFOLLOW
         };
-        let dir = match rustix::fs::open(&info.path, flags, Mode::empty()) {
+        let dir = match rustix::fs::openat(base, rel, flags, Mode::empty()) {
             Ok(d) => Arc::new(d),
             Err(e) => return self.dir_error(&info, e, part, local),
         };
@@ -65,7 +69,6 @@ impl Shared<'_> {
             stamp,
             subdirs: Vec::new(),
             temps: Vec::new(),
-            shared_links: Vec::new(),
             unknown: false,
             wanted: want,
             etags: Vec::new(),
@@ -126,7 +129,7 @@ impl Shared<'_> {
                 if remember {
                     listed.subdirs.push(OsStr::from_bytes(bytes).to_owned());
                 }
-                self.push_subdir(info, OsStr::from_bytes(bytes), local);
+                self.push_subdir(info, OsStr::from_bytes(bytes), Some(dir), local);
                 continue;
             }
             let kind = match (info.section, ft) {
@@ -139,7 +142,7 @@ impl Shared<'_> {
             match (kind, class) {
                 _ if !remember => {}
                 (Kind::Unknown, _) => listed.unknown = true,
-                (Kind::SharedLink, _) => listed.shared_links.push(OsStr::from_bytes(bytes).into()),
+                (Kind::SharedLink, _) => {}
                 (_, BlobName::Temp { .. }) if info.section == Section::Blobs => {
                     listed.temps.push(OsStr::from_bytes(bytes).into())
                 }
@@ -180,8 +183,16 @@ impl Shared<'_> {
     }
 
     /// A directory unchanged since the last scan: its remembered sums, plus what is never
-    /// remembered (temp files, shared-store links), plus its subdirectories' own checks.
-    fn reuse(&self, info: &Arc<DirInfo>, m: &MemoDir, part: &mut Part, local: &mut Local) {
+    /// remembered (temp files), plus its store links' targets (reused while their store
+    /// directory is unchanged), plus its subdirectories' own checks. Returns what the memo keeps
+    /// of it now: `m` itself unless a store link resolved differently.
+    fn reuse(
+        &self,
+        info: &Arc<DirInfo>,
+        m: &Arc<MemoDir>,
+        part: &mut Part,
+        local: &mut Local,
+    ) -> Arc<MemoDir> {
         part.content.merge(&m.content);
         part.want_blobs.extend(m.etags.iter().cloned());
         if let Some(commit) = &self.input.repos[info.repo].want_commit {
@@ -192,7 +203,7 @@ impl Shared<'_> {
             part.revisions += m.subdirs.len() as u64;
         }
         for name in &m.subdirs {
-            self.push_subdir(info, name, local);
+            self.push_subdir(info, name, None, local);
         }
         for name in &m.temps {
             let path = info.path.join(name);
@@ -204,8 +215,32 @@ impl Shared<'_> {
                 Err(e) => part.errors.io(&path, &e.into()),
             }
         }
-        for name in &m.shared_links {
-            self.shared_link(info, &info.path.join(name), part);
+        let mut relinked: Option<Vec<LinkMemo>> = None;
+        for (i, l) in m.shared_links.iter().enumerate() {
+            let unchanged = |t: &&StoreFile| self.store_stamp(&t.dir, local) == Some(t.dir_stamp);
+            let fresh = match l.target.as_ref().filter(unchanged) {
+                Some(t) => {
+                    part.shared.push(t.facts);
+                    None
+                }
+                None => self
+                    .shared_link(info, None, &l.name, part, local)
+                    .filter(|fresh| fresh != l),
+            };
+            match (fresh, &mut relinked) {
+                (Some(f), _) => relinked
+                    .get_or_insert_with(|| m.shared_links[..i].to_vec())
+                    .push(f),
+                (None, Some(v)) => v.push(l.clone()),
+                (None, None) => {}
+            }
+        }
+        match relinked {
+            Some(links) => Arc::new(MemoDir {
+                shared_links: links,
+                ..(**m).clone()
+            }),
+            None => m.clone(),
         }
     }
 
@@ -214,8 +249,11 @@ impl Shared<'_> {
         let mut part = Part::default();
         for (name, kind) in job.names.iter() {
             if let Kind::SharedLink = kind {
-                let path = info.path.join(OsStr::from_bytes(name.to_bytes()));
-                self.shared_link(info, &path, &mut part);
+                let os = OsStr::from_bytes(name.to_bytes());
+                let at = Some((job.dir.as_fd(), name));
+                if let Some(l) = self.shared_link(info, at, os, &mut part, local) {
+                    part.links.push(l);
+                }
                 continue;
             }
             let st = match rustix::fs::statat(&*job.dir, name, AtFlags::SYMLINK_NOFOLLOW) {
@@ -232,15 +270,19 @@ impl Shared<'_> {
                     if info.holds_revisions() {
                         part.revisions += 1;
                     }
-                    self.push_subdir(info, OsStr::from_bytes(name.to_bytes()), local);
+                    let name = OsStr::from_bytes(name.to_bytes());
+                    self.push_subdir(info, name, Some(&job.dir), local);
                 }
                 FileType::Symlink
                     if matches!(kind, Kind::Unknown)
                         && info.section == Section::Blobs
                         && info.depth == 0 =>
                 {
-                    let path = info.path.join(OsStr::from_bytes(name.to_bytes()));
-                    self.shared_link(info, &path, &mut part);
+                    let os = OsStr::from_bytes(name.to_bytes());
+                    let at = Some((job.dir.as_fd(), name));
+                    if let Some(l) = self.shared_link(info, at, os, &mut part, local) {
+                        part.links.push(l);
+                    }
                 }
                 _ => {}
             }
@@ -250,7 +292,7 @@ impl Shared<'_> {
 
     /// One regular file with its `stat`: a temp file, a blob or a no-symlink snapshot file.
     fn file(&self, info: &DirInfo, name: &[u8], st: &Stat, part: &mut Part) {
-        let facts = facts_of(st);
+        let facts = FileFacts::from_stat(st);
         let utf8 = std::str::from_utf8(name).ok();
         if info.section == Section::Blobs {
             if let Some(BlobName::Temp { etag, kind }) = utf8.map(blob_name::classify) {
@@ -287,12 +329,66 @@ impl Shared<'_> {
         })
     }
 
-    fn shared_link(&self, info: &DirInfo, link: &Path, part: &mut Part) {
-        let repo = &self.input.repos[info.repo].dir;
-        if let Some(f) = shared_target(link, &info.path, repo, &self.input.roots, &mut part.errors)
-        {
-            part.shared.push(f);
+    /// Resolve `info.path/name`, a symlink in `R/blobs/`, and count its store target. What the
+    /// memo keeps of it when this scan records: its target only if one hop away in a settled
+    /// store directory.
+    fn shared_link(
+        &self,
+        info: &DirInfo,
+        at: Option<(BorrowedFd, &CStr)>,
+        name: &OsStr,
+        part: &mut Part,
+        local: &mut Local,
+    ) -> Option<LinkMemo> {
+        let input = self.input;
+        let dirs = (&*info.path, &*input.repos[info.repo].dir);
+        let link = info.path.join(name);
+        let mut stamp_dir = |dir: &Path| {
+            if input.record {
+                self.store_stamp(dir, local)
+            } else {
+                None
+            }
+        };
+        let reached = shared_target(
+            &link,
+            at,
+            dirs,
+            &self.root,
+            &mut stamp_dir,
+            &mut part.errors,
+        );
+        let (facts, store_dir) = match reached {
+            Some(r) => (Some(r.facts), r.store_dir),
+            None => (None, None),
+        };
+        part.shared.extend(facts);
+        if !input.record {
+            return None;
         }
+        let settled = |s: &Stamp| s.settled(input.started, input.racy_window);
+        let target = match (facts, store_dir) {
+            (Some(facts), Some((dir, dir_stamp))) if settled(&dir_stamp) => Some(StoreFile {
+                dir,
+                dir_stamp,
+                facts,
+            }),
+            _ => None,
+        };
+        Some(LinkMemo {
+            name: name.to_owned(),
+            target,
+        })
+    }
+
+    /// A shared-store directory's stamp, taken once per scan on each thread.
+    fn store_stamp(&self, dir: &Path, local: &mut Local) -> Option<Stamp> {
+        if let Some(s) = local.store_stamps.get(dir) {
+            return *s;
+        }
+        let s = self.root.lstat(dir).ok().map(|st| stamp_of(&st));
+        local.store_stamps.insert(dir.to_path_buf(), s);
+        s
     }
 
     /// The directory could not be stat'ed or opened. A missing `blobs/` or `snapshots/` is a
@@ -303,13 +399,13 @@ impl Shared<'_> {
     }
 }
 
-fn stat_dir(path: &Path, follow: bool) -> rustix::io::Result<Stat> {
+fn stat_dir(base: BorrowedFd, path: &Path, follow: bool) -> rustix::io::Result<Stat> {
     let flags = if follow {
         AtFlags::empty()
     } else {
         AtFlags::SYMLINK_NOFOLLOW
     };
-    rustix::fs::statat(CWD, path, flags)
+    rustix::fs::statat(base, path, flags)
 }
 
 // `Stat` field types differ between architectures; the casts are no-ops only on some.
@@ -320,18 +416,6 @@ fn stamp_of(st: &Stat) -> Stamp {
         ino: st.st_ino as u64,
         mtime: (st.st_mtime as i64, st.st_mtime_nsec as u32),
         ctime: (st.st_ctime as i64, st.st_ctime_nsec as u32),
-    }
-}
-
-#[allow(clippy::unnecessary_cast)]
-fn facts_of(st: &Stat) -> FileFacts {
-    FileFacts {
-        dev: st.st_dev as u64,
-        ino: st.st_ino as u64,
-        nlink: st.st_nlink as u64,
-        size: st.st_size.max(0) as u64,
-        allocated: (st.st_blocks as u64).saturating_mul(512),
-        mtime: st.st_mtime as f64 + st.st_mtime_nsec as f64 / 1e9,
     }
 }
 
