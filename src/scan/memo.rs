@@ -75,11 +75,15 @@ pub struct StoreFile {
     pub facts: FileFacts,
 }
 
-/// Per cache root: directory path → what it held. Rebuilt by every scan from the directories it
-/// visited, so removed repos do not linger.
+/// Directory path → what it held. Keyed by the path's bytes: hashing a `Path` parses its
+/// components, a measurable cost at one lookup per directory per scan.
+pub type Dirs = HashMap<OsString, Arc<MemoDir>>;
+
+/// Per cache root: the directories of the last scan. Rebuilt by every scan from the directories
+/// it visited, so removed repos do not linger.
 #[derive(Debug, Default)]
 pub struct DirMemo {
-    pub dirs: HashMap<PathBuf, Arc<MemoDir>>,
+    pub dirs: Dirs,
     last_full: Option<f64>,
 }
 
@@ -138,7 +142,7 @@ mod tests {
         let every = Duration::from_secs(600);
         let mut m = DirMemo::default();
         assert!(m.begin(1000.0, every), "first scan is full");
-        m.dirs.insert(PathBuf::from("/c/x"), Arc::new(sample()));
+        m.dirs.insert("/c/x".into(), Arc::new(sample()));
         assert!(!m.begin(1500.0, every));
         assert_eq!(m.dirs.len(), 1, "kept between incremental scans");
         assert!(m.begin(1600.0, every), "600 s after the last full scan");

@@ -6,11 +6,7 @@ use std::fs;
 use std::path::Path;
 use std::time::Instant;
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::Arc;
-
-use super::memo::{DirMemo, MemoDir};
+use super::memo::{DirMemo, Dirs};
 use super::repo::{self, Prepared, Tree};
 use super::shared::RootPaths;
 use super::walk::{self, WalkInput, WalkOutput};
@@ -165,7 +161,7 @@ pub fn scan_single(spec: &CacheSpec, t: Target, opts: ScanOptions) -> (RepoRepor
 }
 
 /// The previous scan's directories (if they may be reused), the options, and the start time.
-type WalkSetup<'a> = (Option<&'a HashMap<PathBuf, Arc<MemoDir>>>, ScanOptions, f64);
+type WalkSetup<'a> = (Option<&'a Dirs>, ScanOptions, f64);
 
 /// Walk the present targets together (one pool of threads for all of them) and build every
 /// target's report, in order.

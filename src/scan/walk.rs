@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use super::memo::{LinkMemo, MemoDir, Stamp};
+use super::memo::{Dirs, LinkMemo, MemoDir, Stamp};
 use super::shared::{Root, RootPaths};
 use super::summary::{ContentSum, Part};
 
@@ -38,7 +38,7 @@ pub struct WalkInput<'a> {
     pub roots: RootPaths<'a>,
     pub repos: &'a [RepoWalk],
     /// The previous scan's directories, when this scan may reuse them.
-    pub reuse: Option<&'a HashMap<PathBuf, Arc<MemoDir>>>,
+    pub reuse: Option<&'a Dirs>,
     /// Remember directories for the next scan (costs one `stat` per directory).
     pub record: bool,
     /// Unix seconds, for the racy-stamp rule.
@@ -51,7 +51,7 @@ pub struct WalkInput<'a> {
 pub struct WalkOutput {
     /// Per repo, in input order.
     pub parts: Vec<Part>,
-    pub memo: HashMap<PathBuf, Arc<MemoDir>>,
+    pub memo: Dirs,
     pub reused_dirs: u64,
 }
 
@@ -151,9 +151,9 @@ struct Local {
     /// Otherwise: per repo.
     by_repo: HashMap<usize, Part>,
     listed: Vec<Listed>,
-    reused: Vec<(PathBuf, Arc<MemoDir>)>,
+    reused: Vec<(OsString, Arc<MemoDir>)>,
     /// Shared-store directories' stamps, each taken once per scan (per thread).
-    store_stamps: HashMap<PathBuf, Option<Stamp>>,
+    store_stamps: HashMap<OsString, Option<Stamp>>,
     /// This thread's own work: no lock while nobody else is idle.
     dirs: Vec<DirJob>,
     slices: Vec<SliceJob>,
@@ -215,6 +215,7 @@ pub fn walk(input: &WalkInput) -> WalkOutput {
 fn assemble(input: &WalkInput, locals: Vec<Local>) -> WalkOutput {
     let mut out = WalkOutput {
         parts: (0..input.repos.len()).map(|_| Part::default()).collect(),
+        memo: Dirs::with_capacity(input.reuse.map_or(0, |m| m.len())),
         ..WalkOutput::default()
     };
     let mut per_dir: HashMap<usize, (ContentSum, bool, Vec<LinkMemo>)> = HashMap::new();
@@ -252,7 +253,8 @@ fn assemble(input: &WalkInput, locals: Vec<Local>) -> WalkOutput {
             etags: l.etags,
             snap_files: l.snap_files,
         };
-        out.memo.insert(l.info.path.clone(), Arc::new(memo));
+        out.memo
+            .insert(l.info.path.clone().into_os_string(), Arc::new(memo));
     }
     out
 }

@@ -22,20 +22,16 @@ impl Shared<'_> {
     pub(super) fn dir(&self, job: DirJob, local: &mut Local) {
         let input = self.input;
         let want = input.repos[job.repo].want_commit.is_some();
-        let id = self.new_id();
-        let info = Arc::new(DirInfo {
-            id,
+        let info = DirInfo {
+            id: self.new_id(),
             repo: job.repo,
             section: job.section,
             depth: job.depth,
             path: job.path,
-        });
-        let mut part = Part::default();
-        let (base, rel) = match (&job.parent, info.path.file_name()) {
-            (Some(parent), Some(name)) => (parent.as_fd(), Path::new(name)),
-            _ => (CWD, &*info.path),
         };
+        let mut part = Part::default();
         let stamp = if input.record {
+            let (base, rel) = at(&job.parent, &info.path);
             match stat_dir(base, rel, info.depth == 0) {
                 Ok(st) => Some(stamp_of(&st)),
                 Err(e) => return self.dir_error(&info, e, part, local),
@@ -45,13 +41,15 @@ impl Shared<'_> {
         };
         if let (Some(stamp), Some(memo)) = (stamp, input.reuse) {
             let same = |m: &&Arc<MemoDir>| m.stamp == stamp && m.wanted == want;
-            if let Some(m) = memo.get(&info.path).filter(same) {
+            if let Some(m) = memo.get(info.path.as_os_str()).filter(same) {
                 let m = self.reuse(&info, m, &mut part, local);
-                local.reused.push((info.path.clone(), m));
                 self.keep(local, &info, part);
+                local.reused.push((info.path.into_os_string(), m));
                 return;
             }
         }
+        let info = Arc::new(info);
+        let (base, rel) = at(&job.parent, &info.path);
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         // The two top folders may be symlinks (as `read_dir` would follow); below them a
         // directory came from `d_type`, so a symlink there now is a race, not a descent.
@@ -188,7 +186,7 @@ impl Shared<'_> {
     /// of it now: `m` itself unless a store link resolved differently.
     fn reuse(
         &self,
-        info: &Arc<DirInfo>,
+        info: &DirInfo,
         m: &Arc<MemoDir>,
         part: &mut Part,
         local: &mut Local,
@@ -383,11 +381,11 @@ impl Shared<'_> {
 
     /// A shared-store directory's stamp, taken once per scan on each thread.
     fn store_stamp(&self, dir: &Path, local: &mut Local) -> Option<Stamp> {
-        if let Some(s) = local.store_stamps.get(dir) {
+        if let Some(s) = local.store_stamps.get(dir.as_os_str()) {
             return *s;
         }
         let s = self.root.lstat(dir).ok().map(|st| stamp_of(&st));
-        local.store_stamps.insert(dir.to_path_buf(), s);
+        local.store_stamps.insert(dir.as_os_str().to_owned(), s);
         s
     }
 
@@ -396,6 +394,14 @@ impl Shared<'_> {
     fn dir_error(&self, info: &DirInfo, e: rustix::io::Errno, mut part: Part, local: &mut Local) {
         part.errors.io(&info.path, &e.into());
         self.keep(local, info, part);
+    }
+}
+
+/// Where a job's directory is: its name in the open parent, or its whole path.
+fn at<'a>(parent: &'a Option<Arc<OwnedFd>>, path: &'a Path) -> (BorrowedFd<'a>, &'a Path) {
+    match (parent, path.file_name()) {
+        (Some(parent), Some(name)) => (parent.as_fd(), Path::new(name)),
+        _ => (CWD, path),
     }
 }
 
