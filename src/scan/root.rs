@@ -74,43 +74,36 @@ pub fn scan_cache(
         }
     }
 
-    let locks = if opts.lock_probe {
-        proc_locks::read_proc_locks().ok()
-    } else {
-        None
-    };
     let root_real = fs::canonicalize(root).ok();
     let present: Vec<bool> = targets
         .iter()
         .map(|t| found.contains_key(&t.folder) || (exists && root.join(&t.folder).is_dir()))
         .collect();
     let began = unix_seconds(std::time::SystemTime::now());
-    let (full_scan, reused_dirs, repos) = match memo {
+    let (full_scan, reused_dirs, (repos, lock_probe_ran)) = match memo {
         Some(memo) => {
             let full = memo.begin(began, opts.full_every);
-            let (reports, out) = scan_targets(
+            let (found, out) = scan_targets(
                 root,
                 root_real.as_deref(),
-                locks.as_ref(),
                 targets,
                 &present,
                 (Some(&memo.dirs), opts, began),
                 &mut errors,
             );
             memo.dirs = out.memo;
-            (full, out.reused_dirs, reports)
+            (full, out.reused_dirs, found)
         }
         None => {
-            let (reports, _) = scan_targets(
+            let (found, _) = scan_targets(
                 root,
                 root_real.as_deref(),
-                locks.as_ref(),
                 targets,
                 &present,
                 (None, opts, began),
                 &mut errors,
             );
-            (true, 0, reports)
+            (true, 0, found)
         }
     };
 
@@ -129,7 +122,7 @@ pub fn scan_cache(
         duration: started.elapsed(),
         finished_at: unix_seconds(std::time::SystemTime::now()),
         errors,
-        lock_probe_ran: locks.is_some(),
+        lock_probe_ran,
         full_scan,
         reused_dirs,
         repos,
@@ -141,17 +134,11 @@ pub fn scan_single(spec: &CacheSpec, t: Target, opts: ScanOptions) -> (RepoRepor
     let root = spec.path.as_path();
     let mut errors = ErrorTally::default();
     let present = root.join(&t.folder).is_dir();
-    let locks = if opts.lock_probe && present {
-        proc_locks::read_proc_locks().ok()
-    } else {
-        None
-    };
     let root_real = fs::canonicalize(root).ok();
     let began = unix_seconds(std::time::SystemTime::now());
-    let (mut reports, _) = scan_targets(
+    let ((mut reports, _), _) = scan_targets(
         root,
         root_real.as_deref(),
-        locks.as_ref(),
         vec![t],
         &[present],
         (None, opts, began),
@@ -164,16 +151,16 @@ pub fn scan_single(spec: &CacheSpec, t: Target, opts: ScanOptions) -> (RepoRepor
 type WalkSetup<'a> = (Option<&'a Dirs>, ScanOptions, f64);
 
 /// Walk the present targets together (one pool of threads for all of them) and build every
-/// target's report, in order.
+/// target's report, in order, and whether the lock probe could judge its temp files (true
+/// when there were none to judge).
 fn scan_targets(
     root: &Path,
     root_real: Option<&Path>,
-    locks: Option<&proc_locks::LockedInodes>,
     targets: Vec<Target>,
     present: &[bool],
     (reuse, opts, began): WalkSetup,
     errors: &mut ErrorTally,
-) -> (Vec<RepoReport>, WalkOutput) {
+) -> ((Vec<RepoReport>, bool), WalkOutput) {
     // Per target: `Some(tree)` when present (and walked), `None` when absent.
     let mut trees: Vec<Option<Option<Tree>>> = Vec::with_capacity(targets.len());
     let mut walks = Vec::new();
@@ -197,6 +184,15 @@ fn scan_targets(
         threads: opts.threads(),
     };
     let mut out = walk::walk(&input);
+    // Reading /proc/locks waits for an RCU grace period in the kernel (milliseconds, and it holds
+    // up lock calls system-wide meanwhile), so only a scan that found temp files reads it.
+    let temps = out.parts.iter().any(|p| !p.temps.is_empty());
+    let locks = match opts.lock_probe && temps {
+        true => proc_locks::read_proc_locks().ok(),
+        false => None,
+    };
+    let probe_usable = opts.lock_probe && (!temps || locks.is_some());
+    let locks = locks.as_ref();
     let mut parts = std::mem::take(&mut out.parts).into_iter();
     let reports = targets
         .into_iter()
@@ -223,7 +219,7 @@ fn scan_targets(
             }
         })
         .collect();
-    (reports, out)
+    ((reports, probe_usable), out)
 }
 
 /// Repo folders of a root by folder name. Other entries (`.locks`, `CACHEDIR.TAG`, the shared
