@@ -47,6 +47,12 @@ pub fn classify(name: &str) -> BlobName<'_> {
     }
 }
 
+/// Whether `classify` could say anything but `Blob` or `Other`: temp and lock names all have a
+/// dot, plain etags none. Lets the walk skip classifying the common case.
+pub fn has_suffix(name: &[u8]) -> bool {
+    name.contains(&b'.')
+}
+
 /// Does this name end in a temp-download suffix? Used where only the count matters.
 pub fn is_temp(name: &str) -> bool {
     matches!(classify(name), BlobName::Temp { .. })
@@ -84,6 +90,26 @@ mod tests {
     use super::*;
 
     const SHA: &str = "4a9a5b1a4d6dcb47e8b5b4c0c2f1d8ef5e7cba3d1b6f7a0c9e8d7c6b5a4f3e2d";
+
+    #[test]
+    fn only_names_with_a_dot_can_be_temps_or_locks() {
+        let names = [
+            SHA,
+            "x.incomplete",
+            "x.0123abcd.incomplete",
+            "x.part",
+            "x..part",
+            "x.sync.part",
+            "x.lock",
+            ".probe",
+            "tmp_123",
+        ];
+        for n in names {
+            let special = matches!(classify(n), BlobName::Temp { .. } | BlobName::Lock);
+            assert!(!special || has_suffix(n.as_bytes()), "{n}");
+        }
+        assert!(!has_suffix(SHA.as_bytes()));
+    }
 
     #[test]
     fn finished_blob() {

@@ -114,10 +114,13 @@ impl Shared<'_> {
                 part.errors
                     .add(Reason::NonUtf8Name, &path, "file name is not UTF-8");
             }
-            // Only names in blobs/ mean something (temp files, locks, etags).
+            // Only names in blobs/ mean something (temp files, locks, etags); a plain blob's
+            // etag is needed only for tree progress.
             let class = match info.section {
-                Section::Blobs => utf8.map_or(BlobName::Other, blob_name::classify),
-                Section::Snapshots => BlobName::Other,
+                Section::Blobs if want || blob_name::has_suffix(bytes) => {
+                    utf8.map_or(BlobName::Other, blob_name::classify)
+                }
+                Section::Blobs | Section::Snapshots => BlobName::Other,
             };
             let ft = entry.file_type();
             if ft == FileType::Directory {
@@ -292,7 +295,7 @@ impl Shared<'_> {
     fn file(&self, info: &DirInfo, name: &[u8], st: &Stat, part: &mut Part) {
         let facts = FileFacts::from_stat(st);
         let utf8 = std::str::from_utf8(name).ok();
-        if info.section == Section::Blobs {
+        if info.section == Section::Blobs && blob_name::has_suffix(name) {
             if let Some(BlobName::Temp { etag, kind }) = utf8.map(blob_name::classify) {
                 part.temps.push(TempFile {
                     name: utf8.unwrap_or_default().to_owned(),
