@@ -84,6 +84,9 @@ pub type Dirs = HashMap<OsString, Arc<MemoDir>>;
 #[derive(Debug, Default)]
 pub struct DirMemo {
     pub dirs: Dirs,
+    /// Whether the last scan found temp files (`None` before the first): the next scan then
+    /// expects some.
+    pub found_temps: Option<bool>,
     last_full: Option<f64>,
 }
 

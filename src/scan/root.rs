@@ -83,24 +83,37 @@ pub fn scan_cache(
     let (full_scan, reused_dirs, (repos, lock_probe_ran)) = match memo {
         Some(memo) => {
             let full = memo.begin(began, opts.full_every);
+            let setup = Setup {
+                reuse: Some(&memo.dirs),
+                opts,
+                began,
+                expect_temps: memo.found_temps != Some(false),
+            };
             let (found, out) = scan_targets(
                 root,
                 root_real.as_deref(),
                 targets,
                 &present,
-                (Some(&memo.dirs), opts, began),
+                setup,
                 &mut errors,
             );
             memo.dirs = out.memo;
+            memo.found_temps = Some(out.found_temps);
             (full, out.reused_dirs, found)
         }
         None => {
+            let setup = Setup {
+                reuse: None,
+                opts,
+                began,
+                expect_temps: true,
+            };
             let (found, _) = scan_targets(
                 root,
                 root_real.as_deref(),
                 targets,
                 &present,
-                (None, opts, began),
+                setup,
                 &mut errors,
             );
             (true, 0, found)
@@ -136,19 +149,32 @@ pub fn scan_single(spec: &CacheSpec, t: Target, opts: ScanOptions) -> (RepoRepor
     let present = root.join(&t.folder).is_dir();
     let root_real = fs::canonicalize(root).ok();
     let began = unix_seconds(std::time::SystemTime::now());
+    let setup = Setup {
+        reuse: None,
+        opts,
+        began,
+        expect_temps: true,
+    };
     let ((mut reports, _), _) = scan_targets(
         root,
         root_real.as_deref(),
         vec![t],
         &[present],
-        (None, opts, began),
+        setup,
         &mut errors,
     );
     (reports.remove(0), errors)
 }
 
-/// The previous scan's directories (if they may be reused), the options, and the start time.
-type WalkSetup<'a> = (Option<&'a Dirs>, ScanOptions, f64);
+/// How to walk: the previous scan's directories (if they may be reused), the options, the start
+/// time (unix seconds), and whether temp files are likely (then `/proc/locks` is read while the
+/// walk runs, not after it).
+struct Setup<'a> {
+    reuse: Option<&'a Dirs>,
+    opts: ScanOptions,
+    began: f64,
+    expect_temps: bool,
+}
 
 /// Walk the present targets together (one pool of threads for all of them) and build every
 /// target's report, in order, and whether the lock probe could judge its temp files (true
@@ -158,7 +184,7 @@ fn scan_targets(
     root_real: Option<&Path>,
     targets: Vec<Target>,
     present: &[bool],
-    (reuse, opts, began): WalkSetup,
+    setup: Setup,
     errors: &mut ErrorTally,
 ) -> ((Vec<RepoReport>, bool), WalkOutput) {
     // Per target: `Some(tree)` when present (and walked), `None` when absent.
@@ -174,22 +200,31 @@ fn scan_targets(
             trees.push(None);
         }
     }
+    let opts = setup.opts;
     let input = WalkInput {
         roots: RootPaths { root, root_real },
         repos: &walks,
-        reuse,
-        record: reuse.is_some(),
-        started: began,
+        reuse: setup.reuse,
+        record: setup.reuse.is_some(),
+        started: setup.began,
         racy_window: opts.racy_window,
         threads: opts.threads(),
     };
-    let mut out = walk::walk(&input);
-    // Reading /proc/locks waits for an RCU grace period in the kernel (milliseconds, and it holds
-    // up lock calls system-wide meanwhile), so only a scan that found temp files reads it.
-    let temps = out.parts.iter().any(|p| !p.temps.is_empty());
-    let locks = match opts.lock_probe && temps {
-        true => proc_locks::read_proc_locks().ok(),
-        false => None,
+    // Reading /proc/locks waits for an RCU grace period in the kernel (milliseconds, and lock
+    // calls host-wide wait meanwhile), so only scans with temp files read it: beside the walk
+    // when they are expected (the last scan had some), else after it if it finds some.
+    let read_early = opts.lock_probe && setup.expect_temps;
+    let (mut out, early) = std::thread::scope(|s| {
+        let early = read_early.then(|| s.spawn(proc_locks::read_proc_locks));
+        let out = walk::walk(&input);
+        (out, early.and_then(|h| h.join().ok()))
+    });
+    let temps = out.found_temps;
+    let locks = match (temps, early) {
+        (false, _) => None,
+        (true, Some(read)) => read.ok(),
+        (true, None) if opts.lock_probe => proc_locks::read_proc_locks().ok(),
+        (true, None) => None,
     };
     let probe_usable = opts.lock_probe && (!temps || locks.is_some());
     let locks = locks.as_ref();

@@ -53,6 +53,8 @@ pub struct WalkOutput {
     pub parts: Vec<Part>,
     pub memo: Dirs,
     pub reused_dirs: u64,
+    /// Whether any repo had temp files.
+    pub found_temps: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -237,6 +239,7 @@ fn assemble(input: &WalkInput, locals: Vec<Local>) -> WalkOutput {
         out.reused_dirs += local.reused.len() as u64;
         out.memo.extend(local.reused);
     }
+    out.found_temps = out.parts.iter().any(|p| !p.temps.is_empty());
     for l in listed {
         let (content, dirty, links) = per_dir.remove(&l.info.id).unwrap_or_default();
         let Some(stamp) = l.stamp else { continue };
