@@ -97,7 +97,7 @@ fn incremental_matches_full_after_every_client_mutation() {
         h(22)
     );
     fs::create_dir_all(t.path.join("trees")).unwrap();
-    fs::write(t.path.join("trees").join(format!("{C1}.json")), tree).unwrap();
+    fs::write(t.path.join("trees").join(format!("{C1}.json")), &tree).unwrap();
     let d = cache.repo("models--org--doomed");
     d.refs("main", C1).blob(&h(6), 60).link(C1, "f", &h(6));
 
@@ -132,6 +132,16 @@ fn incremental_matches_full_after_every_client_mutation() {
     );
     t.snap_file(C1, "c.bin", 22);
     s.check("progress: a wanted no-symlink file arrives");
+    // The tree file is rewritten in place with one more file (parsed trees are kept by stamp).
+    let tree = tree.replace(
+        r#""c.bin""#,
+        &format!(
+            r#""d.bin": {{"blob_id": "{}", "size": 23}}, "c.bin""#,
+            h(23)
+        ),
+    );
+    fs::write(t.path.join("trees").join(format!("{C1}.json")), tree).unwrap();
+    s.check("tree file rewritten");
 
     // A second revision with a nested path and a new blob.
     a.refs("v2", C2)

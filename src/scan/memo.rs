@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::repo::Trees;
 use super::summary::{ContentSum, FileFacts};
 
 /// A stamp newer than this, relative to the scan's start, is not trusted by default.
@@ -31,6 +32,16 @@ pub struct Stamp {
 }
 
 impl Stamp {
+    pub fn of(m: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            dev: m.dev(),
+            ino: m.ino(),
+            mtime: (m.mtime(), m.mtime_nsec() as u32),
+            ctime: (m.ctime(), m.ctime_nsec() as u32),
+        }
+    }
+
     /// Whether a listing taken under this stamp may be reused later.
     pub fn settled(&self, scan_started: f64, racy_window: Duration) -> bool {
         let newest = self.mtime.max(self.ctime);
@@ -87,6 +98,8 @@ pub struct DirMemo {
     /// Whether the last scan found temp files (`None` before the first): the next scan then
     /// expects some.
     pub found_temps: Option<bool>,
+    /// Parsed `trees/<commit>.json` files, by the same rules.
+    pub trees: Trees,
     last_full: Option<f64>,
 }
 
@@ -99,6 +112,7 @@ impl DirMemo {
             .is_none_or(|t| now - t >= full_every.as_secs_f64() || now < t);
         if due {
             self.dirs.clear();
+            self.trees.clear();
             self.last_full = Some(now);
         }
         due

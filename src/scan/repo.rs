@@ -3,10 +3,14 @@
 //! sums become: temp files checked against their finished blob and their lock, and progress.
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
+use super::memo::Stamp;
 use super::summary::Part;
 use super::walk::RepoWalk;
 use super::{ErrorTally, Reason, RepoStats, TempFile};
@@ -22,11 +26,28 @@ pub struct Prepared {
 }
 
 /// The entries of `trees/<commit>.json`.
-pub type Tree = Vec<tree::TreeEntry>;
+pub type Tree = Arc<Vec<tree::TreeEntry>>;
+
+/// Parsed tree files by path, with the stamp they were read under: a tree file of 100k entries
+/// is megabytes of JSON, so an incremental scan parses it again only when its stamp changed.
+pub type Trees = HashMap<OsString, (Stamp, Tree)>;
+
+/// Tree files the last scan parsed, and those this scan may keep (settled stamps only).
+pub struct TreeMemo<'a> {
+    pub last: &'a Trees,
+    pub next: Trees,
+    pub started: f64,
+    pub racy_window: Duration,
+}
 
 /// Read R's tree file for `revision` (default `main`), if any.
-pub fn prepare(repo: &Path, revision: Option<&str>, errors: &mut ErrorTally) -> Prepared {
-    let (want_commit, tree) = match load_tree(repo, revision, errors) {
+pub fn prepare(
+    repo: &Path,
+    revision: Option<&str>,
+    memo: Option<&mut TreeMemo>,
+    errors: &mut ErrorTally,
+) -> Prepared {
+    let (want_commit, tree) = match load_tree(repo, revision, memo, errors) {
         Some((commit, entries)) => (Some(commit), Some(entries)),
         None => (None, None),
     };
@@ -97,8 +118,9 @@ pub fn finish(
 fn load_tree(
     repo: &Path,
     revision: Option<&str>,
+    memo: Option<&mut TreeMemo>,
     errors: &mut ErrorTally,
-) -> Option<(String, Vec<tree::TreeEntry>)> {
+) -> Option<(String, Tree)> {
     let trees = repo.join("trees");
     if !trees.is_dir() {
         return None;
@@ -115,11 +137,28 @@ fn load_tree(
         return None;
     }
     let path = trees.join(format!("{commit}.json"));
-    let text = read_optional(&path, errors)?;
+    let Some(memo) = memo else {
+        return parse(&path, errors).map(|t| (commit, t));
+    };
+    // Stat before reading: a change after the stat shows as a new stamp next time.
+    let stamp = fs::metadata(&path).ok().map(|m| Stamp::of(&m));
+    let key = path.as_os_str();
+    let tree = match memo.last.get(key) {
+        Some((s, tree)) if Some(*s) == stamp => tree.clone(),
+        _ => parse(&path, errors)?,
+    };
+    if let Some(s) = stamp.filter(|s| s.settled(memo.started, memo.racy_window)) {
+        memo.next.insert(key.to_owned(), (s, tree.clone()));
+    }
+    Some((commit, tree))
+}
+
+fn parse(path: &Path, errors: &mut ErrorTally) -> Option<Tree> {
+    let text = read_optional(path, errors)?;
     match tree::parse_tree(&text) {
-        Ok(entries) => Some((commit, entries)),
+        Ok(entries) => Some(Arc::new(entries)),
         Err(e) => {
-            errors.add(Reason::BadTree, &path, e);
+            errors.add(Reason::BadTree, path, e);
             None
         }
     }

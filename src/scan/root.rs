@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::memo::{DirMemo, Dirs};
-use super::repo::{self, Prepared, Tree};
+use super::repo::{self, Prepared, Tree, TreeMemo, Trees};
 use super::shared::RootPaths;
 use super::walk::{self, WalkInput, WalkOutput};
 use super::{
@@ -84,7 +84,7 @@ pub fn scan_cache(
         Some(memo) => {
             let full = memo.begin(began, opts.full_every);
             let setup = Setup {
-                reuse: Some(&memo.dirs),
+                reuse: Some((&memo.dirs, &memo.trees)),
                 opts,
                 began,
                 expect_temps: memo.found_temps != Some(false),
@@ -97,9 +97,10 @@ pub fn scan_cache(
                 setup,
                 &mut errors,
             );
-            memo.dirs = out.memo;
-            memo.found_temps = Some(out.found_temps);
-            (full, out.reused_dirs, found)
+            memo.dirs = out.walk.memo;
+            memo.trees = out.trees;
+            memo.found_temps = Some(out.walk.found_temps);
+            (full, out.walk.reused_dirs, found)
         }
         None => {
             let setup = Setup {
@@ -166,11 +167,17 @@ pub fn scan_single(spec: &CacheSpec, t: Target, opts: ScanOptions) -> (RepoRepor
     (reports.remove(0), errors)
 }
 
+/// What the memo keeps of a scan.
+struct Scanned {
+    walk: WalkOutput,
+    trees: Trees,
+}
+
 /// How to walk: the previous scan's directories (if they may be reused), the options, the start
 /// time (unix seconds), and whether temp files are likely (then `/proc/locks` is read while the
 /// walk runs, not after it).
 struct Setup<'a> {
-    reuse: Option<&'a Dirs>,
+    reuse: Option<(&'a Dirs, &'a Trees)>,
     opts: ScanOptions,
     began: f64,
     expect_temps: bool,
@@ -186,25 +193,32 @@ fn scan_targets(
     present: &[bool],
     setup: Setup,
     errors: &mut ErrorTally,
-) -> ((Vec<RepoReport>, bool), WalkOutput) {
+) -> ((Vec<RepoReport>, bool), Scanned) {
+    let opts = setup.opts;
+    let mut tree_memo = setup.reuse.map(|(_, last)| TreeMemo {
+        last,
+        next: Trees::new(),
+        started: setup.began,
+        racy_window: opts.racy_window,
+    });
     // Per target: `Some(tree)` when present (and walked), `None` when absent.
     let mut trees: Vec<Option<Option<Tree>>> = Vec::with_capacity(targets.len());
     let mut walks = Vec::new();
     for (t, &p) in targets.iter().zip(present) {
         if p {
-            let Prepared { walk, tree } =
-                repo::prepare(&root.join(&t.folder), t.revision.as_deref(), errors);
+            let dir = root.join(&t.folder);
+            let revision = t.revision.as_deref();
+            let Prepared { walk, tree } = repo::prepare(&dir, revision, tree_memo.as_mut(), errors);
             walks.push(walk);
             trees.push(Some(tree));
         } else {
             trees.push(None);
         }
     }
-    let opts = setup.opts;
     let input = WalkInput {
         roots: RootPaths { root, root_real },
         repos: &walks,
-        reuse: setup.reuse,
+        reuse: setup.reuse.map(|(dirs, _)| dirs),
         record: setup.reuse.is_some(),
         started: setup.began,
         racy_window: opts.racy_window,
@@ -254,7 +268,8 @@ fn scan_targets(
             }
         })
         .collect();
-    ((reports, probe_usable), out)
+    let trees = tree_memo.map(|m| m.next).unwrap_or_default();
+    ((reports, probe_usable), Scanned { walk: out, trees })
 }
 
 /// Repo folders of a root by folder name. Other entries (`.locks`, `CACHEDIR.TAG`, the shared
