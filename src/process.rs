@@ -1,9 +1,10 @@
 //! The standard `process_*` metrics on Linux, read from `/proc`: client_rust has no process
 //! collector and dashboards expect these names. The parsers are pure and tested on literal `/proc`
-//! text; [`read`] is the thin I/O wrapper, and any failure is an `Err` so the caller can simply
-//! omit the metrics (e.g. on non-Linux).
+//! text; [`read`] is the thin I/O wrapper, called on every scrape (so it reads as little as it
+//! can), and any failure is an `Err` so the caller can simply omit the metrics (e.g. on non-Linux).
 
 use std::io;
+use std::sync::OnceLock;
 
 /// One sample of the exporter's own resource usage, in base units.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -20,19 +21,29 @@ pub struct ProcessStats {
     pub threads: u64,
 }
 
-/// Read /proc/self/{stat,limits,fd} and /proc/stat (btime). Errors → Err (the caller omits the
+/// Read `/proc/self/stat`, list `/proc/self/fd` and ask for `RLIMIT_NOFILE`: what changes
+/// between scrapes. The boot time is read from `/proc/stat` once, because that file is large on
+/// many-core machines and its `btime` never changes. Errors → Err (the caller omits the
 /// metrics). `open_fds` includes the descriptor used to list `/proc/self/fd`, as in client_golang.
 pub fn read() -> io::Result<ProcessStats> {
     let invalid =
         |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("cannot parse {what}"));
-    let boot = parse_boot_time(&std::fs::read_to_string("/proc/stat")?)
-        .ok_or_else(|| invalid("btime in /proc/stat"))?;
+    static BOOT: OnceLock<f64> = OnceLock::new();
+    let boot = match BOOT.get() {
+        Some(b) => *b,
+        None => {
+            let b = parse_boot_time(&std::fs::read_to_string("/proc/stat")?)
+                .ok_or_else(|| invalid("btime in /proc/stat"))?;
+            *BOOT.get_or_init(|| b)
+        }
+    };
     let ticks = rustix::param::clock_ticks_per_second() as f64;
     let page_size = rustix::param::page_size() as u64;
     let stat = std::fs::read_to_string("/proc/self/stat")?;
     let mut stats =
         parse_stat(&stat, ticks, page_size, boot).ok_or_else(|| invalid("/proc/self/stat"))?;
-    stats.max_fds = parse_max_fds(&std::fs::read_to_string("/proc/self/limits")?);
+    // Soft limit; `None` is unlimited, as the "Max open files" line of /proc/self/limits says.
+    stats.max_fds = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
     let mut open_fds = 0;
     for entry in std::fs::read_dir("/proc/self/fd")? {
         entry?;
@@ -67,15 +78,6 @@ pub fn parse_stat(
         start_time_seconds: boot_time_seconds + field(22)? as f64 / ticks_per_second,
         threads: field(20)?,
     })
-}
-
-/// The soft limit from the "Max open files" line of `/proc/<pid>/limits`; "unlimited" (or a
-/// missing line) → None.
-pub fn parse_max_fds(limits: &str) -> Option<u64> {
-    let line = limits
-        .lines()
-        .find_map(|l| l.strip_prefix("Max open files"))?;
-    line.split_whitespace().next()?.parse().ok()
 }
 
 /// The `btime` line of `/proc/stat`: boot time in Unix seconds, needed because `starttime` in
@@ -114,19 +116,6 @@ mod tests {
             None
         );
         assert_eq!(parse_stat(STAT, 0.0, 4096, 0.0), None);
-    }
-
-    #[test]
-    fn parses_limits() {
-        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
-            Max cpu time              unlimited            unlimited            seconds   \n\
-            Max open files            1024                 1048576              files     \n";
-        assert_eq!(parse_max_fds(limits), Some(1024));
-        assert_eq!(parse_max_fds(&limits.replace("1024 ", "unlimited ")), None);
-        assert_eq!(
-            parse_max_fds("Max cpu time  unlimited unlimited seconds\n"),
-            None
-        );
     }
 
     #[test]
