@@ -1,5 +1,7 @@
 //! Snapshot → exposition text, through prometheus-client's `Collector` with const metrics, so
-//! each scrape shows exactly the current snapshot: no long-lived series, nothing stale.
+//! each scrape shows exactly the current snapshot: no long-lived series, nothing stale. The text
+//! comes in two parts so the server can cache the first: [`families`] (per snapshot) and
+//! [`tail`] (per scrape: `process_*` and the OpenMetrics `# EOF`).
 
 use std::sync::Arc;
 
@@ -48,17 +50,51 @@ const REASONS: [Reason; 7] = [
     Reason::Io,
 ];
 
-/// Render in the negotiated format. Infallible in practice: writing to a `String` only fails
-/// if a label value cannot be encoded, and then the scrape gets what was written so far.
+/// Render a whole scrape in the negotiated format: [`families`] then [`tail`]. Infallible in
+/// practice: writing to a `String` only fails if a label value cannot be encoded, and then the
+/// scrape gets what was written so far.
 pub fn render(snap: Arc<Snapshot>, meta: Meta, format: Format) -> String {
+    let mut out = families(snap, &meta, format);
+    out.push_str(&tail(meta.process.as_ref(), format));
+    out
+}
+
+/// Every family that depends only on the snapshot and build facts (all `hf_cache_*`), without
+/// `meta.process` and without the OpenMetrics `# EOF`. The server renders this once per snapshot
+/// and format and shares it between scrapes; [`render`] is exactly this followed by [`tail`].
+pub fn families(snap: Arc<Snapshot>, meta: &Meta, format: Format) -> String {
+    let meta = Meta {
+        process: None,
+        ..meta.clone()
+    };
+    encode(Box::new(SnapCollector { snap, meta }), format)
+}
+
+/// What changes on every scrape: the `process_*` families (when given) and, for OpenMetrics,
+/// the closing `# EOF`.
+pub fn tail(process: Option<&ProcessStats>, format: Format) -> String {
+    let mut out = match process {
+        Some(p) => encode(Box::new(process::ProcessCollector(p.clone())), format),
+        None => String::new(),
+    };
+    if format == Format::OpenMetrics {
+        let _ = prometheus_client::encoding::text::encode_eof(&mut out);
+    }
+    out
+}
+
+/// One collector's families, with no end-of-exposition marker, so parts can be concatenated.
+fn encode(collector: Box<dyn Collector>, format: Format) -> String {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(SnapCollector { snap, meta }));
+    registry.register_collector(collector);
     let mut out = String::new();
     let _ = match format {
         Format::PrometheusText => {
             prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)
         }
-        Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut out, &registry),
+        Format::OpenMetrics => {
+            prometheus_client::encoding::text::encode_registry(&mut out, &registry)
+        }
     };
     out
 }
@@ -206,11 +242,7 @@ impl Collector for SnapCollector {
             None,
             MetricType::Gauge,
         )?;
-        gauge(1.0, fam.encode_family(&labels)?)?;
-        if let Some(p) = &m.process {
-            process_metrics(&mut enc, p)?;
-        }
-        Ok(())
+        gauge(1.0, fam.encode_family(&labels)?)
     }
 }
 
@@ -294,56 +326,7 @@ fn cache_gauges(enc: &mut DescriptorEncoder, caches: &[CacheSnap]) -> Result<(),
     Ok(())
 }
 
-fn process_metrics(enc: &mut DescriptorEncoder, p: &ProcessStats) -> Result<(), std::fmt::Error> {
-    let fam = enc.encode_descriptor(
-        "process_cpu_seconds",
-        "Total user and system CPU time spent in seconds.",
-        None,
-        MetricType::Counter,
-    )?;
-    ConstCounter::new(p.cpu_seconds_total).encode(fam)?;
-    let mut gauges: Vec<(&str, &str, f64)> = vec![
-        (
-            "process_resident_memory_bytes",
-            "Resident memory size in bytes.",
-            p.resident_memory_bytes as f64,
-        ),
-        (
-            "process_virtual_memory_bytes",
-            "Virtual memory size in bytes.",
-            p.virtual_memory_bytes as f64,
-        ),
-        (
-            "process_open_fds",
-            "Number of open file descriptors.",
-            p.open_fds as f64,
-        ),
-        (
-            "process_start_time_seconds",
-            "Start time of the process since unix epoch in seconds.",
-            p.start_time_seconds,
-        ),
-        (
-            "process_threads",
-            "Number of OS threads in the process.",
-            p.threads as f64,
-        ),
-    ];
-    if let Some(max) = p.max_fds {
-        gauges.push((
-            "process_max_fds",
-            "Maximum number of open file descriptors.",
-            max as f64,
-        ));
-    }
-    for (name, help, v) in gauges {
-        gauge(
-            v,
-            enc.encode_descriptor(name, help, None, MetricType::Gauge)?,
-        )?;
-    }
-    Ok(())
-}
+mod process;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

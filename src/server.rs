@@ -1,16 +1,18 @@
 //! HTTP: the telemetry path (content-negotiated), `/` landing page, `/healthz`, `/readyz`,
 //! `/download_progress` (JSON + CORS) and 404 for the rest. It takes already-bound listeners
 //! and a shutdown future, so tests bind `127.0.0.1:0` and stop it deterministically.
-//! [`conn`] owns a connection (TLS, HTTP/1 limits); [`gate`] admits requests (auth, limits).
+//! [`conn`] owns a connection (TLS, HTTP/1 limits); [`gate`] admits requests (auth, limits);
+//! [`exposition`] builds the `/metrics` body from families cached per snapshot ([`body`]).
 
+mod body;
 mod conn;
+mod exposition;
 mod gate;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
+use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -20,15 +22,18 @@ use crate::accept;
 use crate::coordinator::Coordinator;
 use crate::logging;
 use crate::progress_api;
-use crate::render::{self, Meta};
 use crate::web_config::reload::WebState;
 
-type Resp = Response<Full<Bytes>>;
+use body::Body;
+use exposition::Exposition;
+
+type Resp = Response<Body>;
 
 /// What every connection task needs.
 struct Shared {
     coord: Arc<Coordinator>,
     gate: gate::Gate,
+    exposition: Exposition,
 }
 
 /// Serve until `shutdown` resolves, then let in-flight requests finish (up to 5 s). With `web`
@@ -40,7 +45,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let gate = gate::Gate::new(web, coord.settings().max_requests);
-    let shared = Arc::new(Shared { coord, gate });
+    let exposition = Exposition::new(coord.settings());
+    let shared = Arc::new(Shared {
+        coord,
+        gate,
+        exposition,
+    });
     let graceful = Arc::new(GracefulShutdown::new());
     let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut tasks = tokio::task::JoinSet::new();
@@ -82,19 +92,20 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Resp {
     let active = shared.gate.active();
     let resp = match shared.gate.admit(req, active.as_deref(), expensive).await {
         // The permit (a `--web.max-requests` slot) is held until the answer is built.
-        Ok((req, _permit)) => route(&req, coord).await,
+        Ok((req, _permit)) => route(&req, shared).await,
         Err(refusal) => refusal,
     };
     gate::decorate(resp, active.as_deref())
 }
 
-async fn route(req: &Request<()>, coord: &Coordinator) -> Resp {
+async fn route(req: &Request<()>, shared: &Shared) -> Resp {
+    let coord = &shared.coord;
     let s = coord.settings();
     let path = req.uri().path();
     let method = req.method().clone();
     let resp = if method == Method::OPTIONS && path != "/download_progress" {
         // Only the CORS endpoint has a preflight; elsewhere OPTIONS must not cost a scan.
-        let mut r = Response::new(Full::new(Bytes::new()));
+        let mut r = Response::new(Body::empty());
         *r.status_mut() = StatusCode::NO_CONTENT;
         r.headers_mut().insert(
             header::ALLOW,
@@ -102,7 +113,7 @@ async fn route(req: &Request<()>, coord: &Coordinator) -> Resp {
         );
         r
     } else if path == s.telemetry_path {
-        metrics(req, coord).await
+        metrics(req, shared).await
     } else if path == "/download_progress" {
         download_progress(req, coord).await
     } else {
@@ -123,26 +134,14 @@ async fn route(req: &Request<()>, coord: &Coordinator) -> Resp {
     }
 }
 
-async fn metrics(req: &Request<()>, coord: &Coordinator) -> Resp {
+async fn metrics(req: &Request<()>, shared: &Shared) -> Resp {
     let accept = req
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok());
     let format = accept::negotiate(accept);
-    let snap = coord.snapshot().await;
-    let s = coord.settings();
-    let mut meta = Meta::from_build();
-    if s.scan_mode == crate::config::ScanMode::Interval {
-        meta.help_suffix = format!(
-            " Cached: from the background scan every {}.",
-            crate::duration::format(s.scan_interval)
-        );
-    }
-    if !s.disable_exporter_metrics {
-        meta.process = crate::process::read().ok();
-    }
-    let body = render::render(snap, meta, format);
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+    let snap = shared.coord.snapshot().await;
+    let mut r = Response::new(shared.exposition.body(snap, format).await);
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
@@ -154,7 +153,7 @@ async fn download_progress(req: &Request<()>, coord: &Coordinator) -> Resp {
     let s = coord.settings();
     let origin = HeaderValue::from_str(&s.cors_origin).unwrap_or(HeaderValue::from_static("*"));
     let mut r = if req.method() == Method::OPTIONS {
-        let mut r = Response::new(Full::new(Bytes::new()));
+        let mut r = Response::new(Body::empty());
         *r.status_mut() = StatusCode::NO_CONTENT;
         let h = r.headers_mut();
         h.insert(
@@ -243,7 +242,7 @@ fn landing(s: &crate::config::Settings) -> Resp {
 <li><a href=\"/healthz\">Health</a></li>\n<li><a href=\"/readyz\">Readiness</a></li>\n</ul>\n</body></html>\n",
         env!("CARGO_PKG_VERSION")
     );
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+    let mut r = Response::new(Body::from(body));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
@@ -259,7 +258,7 @@ fn html_escape(s: &str) -> String {
 }
 
 fn text(status: StatusCode, body: &'static str) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -269,7 +268,7 @@ fn text(status: StatusCode, body: &'static str) -> Resp {
 }
 
 fn json(status: StatusCode, v: &serde_json::Value) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
+    let mut r = Response::new(Body::from(v.to_string()));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -281,7 +280,7 @@ fn json(status: StatusCode, v: &serde_json::Value) -> Resp {
 /// HEAD: same status and headers as GET, no body.
 fn strip_body(r: Resp) -> Resp {
     let (parts, _) = r.into_parts();
-    Response::from_parts(parts, Full::new(Bytes::new()))
+    Response::from_parts(parts, Body::empty())
 }
 
 #[cfg(test)]

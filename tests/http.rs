@@ -160,6 +160,49 @@ fn download_progress_json_errors_and_cors() {
     );
 }
 
+/// Interval mode serves families rendered once per snapshot: two scrapes of one snapshot are
+/// byte-identical, and the scan after a cache change shows the change in both formats.
+#[test]
+fn rendered_once_per_snapshot_and_refreshed_by_the_next_scan() {
+    let s = Server::start(
+        small_cache(),
+        &[
+            "--scan.mode",
+            "interval",
+            "--scan.interval",
+            "1s",
+            "--web.disable-exporter-metrics",
+        ],
+    );
+    let om = format!("Accept: {PROM_2_42_ACCEPT}");
+    let scans = |body: &str| scrape::metric(body, "hf_cache_scans_total", &[]);
+    let bytes = |body: &str| scrape::metric(body, "hf_cache_bytes", &["model=\"org/name\""]);
+    for headers in [&[][..], &[om.as_str()][..]] {
+        // A background scan may publish between the two scrapes; then compare the next pair.
+        let same = (0..20).find_map(|_| {
+            let (a, b) = (
+                s.req("GET", "/metrics", headers),
+                s.req("GET", "/metrics", headers),
+            );
+            let len = a.header("content-length").map(str::to_owned);
+            assert_eq!(len, Some(a.body.len().to_string()), "{headers:?}");
+            (scans(&a.body) == scans(&b.body)).then_some((a.body, b.body))
+        });
+        let (a, b) = same.expect("two scrapes of one snapshot");
+        assert_eq!(a, b, "{headers:?}");
+        assert_eq!(bytes(&a), Some(1024.0));
+        assert_eq!(a.ends_with("# EOF\n"), !headers.is_empty());
+    }
+    s._cache.repo("models--org--name").blob(&h(3), 5000);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while bytes(&s.get("/metrics").body) != Some(6024.0) {
+        assert!(Instant::now() < deadline, "no scan picked up the new blob");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = s.req("GET", "/metrics", &[&om]);
+    assert_eq!(bytes(&r.body), Some(6024.0), "{}", r.body);
+}
+
 #[test]
 fn concurrent_scrapes_share_walks() {
     let c = Cache::new();

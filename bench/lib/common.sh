@@ -35,12 +35,15 @@ gen_cache() {
     python3 "$BENCH_ROOT/bench/lib/simple_cache.py" "$@"
 }
 
-# start_exporter ARGS...: serve on a free port; sets URL and EXP_PID.
+# EXP_WRAP: an optional command prefix for the exporter, e.g. (taskset -c 1) to pin it to one CPU.
+EXP_WRAP=()
+
+# start_exporter ARGS...: serve on a free port (under "${EXP_WRAP[@]}"); sets URL and EXP_PID.
 start_exporter() {
     local port
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     # --web.max-requests 0: 64 connections measure the server, not its 503 guard (default 40).
-    "$BIN" "$@" --web.listen-address "127.0.0.1:$port" --web.max-requests 0 --log.level warn >"$BENCH_TMP/exporter.$port.log" 2>&1 &
+    "${EXP_WRAP[@]}" "$BIN" "$@" --web.listen-address "127.0.0.1:$port" --web.max-requests 0 --log.level warn >"$BENCH_TMP/exporter.$port.log" 2>&1 &
     EXP_PID=$!
     _BENCH_PIDS+=("$EXP_PID")
     URL=http://127.0.0.1:$port

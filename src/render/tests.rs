@@ -29,7 +29,7 @@ fn repo(id: &str, exists: bool, bytes: u64) -> RepoReport {
     }
 }
 
-fn snapshot() -> Arc<Snapshot> {
+pub(crate) fn snapshot() -> Arc<Snapshot> {
     let mut with_tree = repo("acme/tiny", true, 1234);
     with_tree.progress = Some(Progress {
         expected_bytes: 2000,
@@ -72,7 +72,7 @@ fn snapshot() -> Arc<Snapshot> {
     })
 }
 
-fn meta() -> Meta {
+pub(crate) fn meta() -> Meta {
     Meta {
         version: "1.2.3".into(),
         revision: "abc".into(),
@@ -161,4 +161,29 @@ fn process_metrics_when_given() {
     assert!(text.contains("process_cpu_seconds_total 1.5"), "{text}");
     assert!(text.contains("process_max_fds 1024"));
     assert!(text.contains("process_resident_memory_bytes 10"));
+}
+
+#[test]
+fn families_then_tail_is_the_whole_scrape() {
+    let mut m = meta();
+    m.help_suffix = " Cached.".into();
+    m.process = Some(ProcessStats {
+        cpu_seconds_total: 2.25,
+        threads: 3,
+        ..Default::default()
+    });
+    for format in [Format::PrometheusText, Format::OpenMetrics] {
+        let whole = render(snapshot(), m.clone(), format);
+        let head = families(snapshot(), &m, format);
+        assert!(
+            !head.contains("process_") && !head.contains("# EOF"),
+            "{head}"
+        );
+        assert!(head.contains("# HELP hf_cache_bytes ") && head.contains(" Cached.\n"));
+        let tail = tail(m.process.as_ref(), format);
+        assert!(tail.starts_with("# HELP process_cpu_seconds"), "{tail}");
+        assert_eq!(whole, format!("{head}{tail}"), "{format:?}");
+    }
+    assert_eq!(tail(None, Format::PrometheusText), "");
+    assert_eq!(tail(None, Format::OpenMetrics), "# EOF\n");
 }

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -16,7 +16,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::web_config::auth::BasicAuth;
 use crate::web_config::reload::{Active, WebState};
 
-type Resp = Response<Full<Bytes>>;
+use super::body::Body;
+
+type Resp = Response<Body>;
 
 /// Longest accepted query string; `/download_progress` needs a repo reference, not kilobytes.
 pub const MAX_QUERY: usize = 2048;
@@ -123,7 +125,7 @@ pub fn decorate(mut r: Resp, active: Option<&Active>) -> Resp {
 }
 
 fn text(status: StatusCode, body: &'static str) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
