@@ -11,14 +11,15 @@
 #      walks during the run, RSS.
 #      With PIN=1 (default) the exporter runs on CPU 1 and wrk on CPU 0 (taskset), so the load generator does
 #      not take CPU from the server. The exporter then sizes itself for one CPU (1 tokio worker, 1 scan thread).
-#      PIN=0 runs both unpinned on the same cores.
+#      PIN=0 runs both unpinned on the same cores. GZIP=1 makes wrk send `Accept-Encoding: gzip`, as Prometheus
+#      does on every scrape (the body is then compressed once per scan, see src/server/gzip.rs).
 #   2. Single flight: a large cache whose walk takes a while, on-scrape mode, min-interval 0s; 64 requests fired at
 #      once (curl --parallel --parallel-immediate --parallel-max 64); the delta of hf_cache_scans_total, minus the
 #      one walk of the scrape that reads it afterwards, is the number of walks the 64 caused. Repeated ROUNDS
 #      times (ROUNDS=0 skips it).
 #
 # Usage: bash bench/serve.sh
-#   env: DURATION=60 SMALL_REPOS=20 REPOS=500 FILES=40 MODES="interval on-scrape min-5s" PIN=1
+#   env: DURATION=60 SMALL_REPOS=20 REPOS=500 FILES=40 MODES="interval on-scrape min-5s" PIN=1 GZIP=0
 #        BIG_REPOS=200 BIG_FILES=500 ROUNDS=5
 # shellcheck source=bench/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -29,13 +30,14 @@ REPOS=${REPOS:-500}
 FILES=${FILES:-40}
 MODES=${MODES:-interval on-scrape min-5s}
 PIN=${PIN:-1}
+GZIP=${GZIP:-0}
 BIG_REPOS=${BIG_REPOS:-200}
 BIG_FILES=${BIG_FILES:-500}
 ROUNDS=${ROUNDS:-5}
 
 need_tools
 echo "machine: $(machine)"
-echo "command: DURATION=$DURATION SMALL_REPOS=$SMALL_REPOS REPOS=$REPOS FILES=$FILES MODES=\"$MODES\" PIN=$PIN" \
+echo "command: DURATION=$DURATION SMALL_REPOS=$SMALL_REPOS REPOS=$REPOS FILES=$FILES MODES=\"$MODES\" PIN=$PIN GZIP=$GZIP" \
     "BIG_REPOS=$BIG_REPOS BIG_FILES=$BIG_FILES ROUNDS=$ROUNDS bash bench/serve.sh"
 WRK=(wrk -t 2)
 if [[ $PIN == 1 ]]; then
@@ -60,7 +62,9 @@ latency() {
     scans0=$(metric hf_cache_scans_total "$BENCH_TMP/before")
     walk=$(metric hf_cache_scan_duration_seconds "$BENCH_TMP/before")
     body=$(wc -c <"$BENCH_TMP/before")
-    "${WRK[@]}" -c 64 -d "${DURATION}s" --latency --timeout 10s "$URL/metrics" >"$out" 2>&1
+    local enc=()
+    [[ $GZIP == 1 ]] && enc=(-H 'Accept-Encoding: gzip')
+    "${WRK[@]}" -c 64 -d "${DURATION}s" --latency --timeout 10s "${enc[@]}" "$URL/metrics" >"$out" 2>&1
     local scans1 rss
     scans1=$(metric hf_cache_scans_total)
     rss=$(awk '/VmRSS/ {print $2 " " $3}' "/proc/$EXP_PID/status")

@@ -2,12 +2,14 @@
 //! `/download_progress` (JSON + CORS) and 404 for the rest. It takes already-bound listeners
 //! and a shutdown future, so tests bind `127.0.0.1:0` and stop it deterministically.
 //! [`conn`] owns a connection (TLS, HTTP/1 limits); [`gate`] admits requests (auth, limits);
-//! [`exposition`] builds the `/metrics` body from families cached per snapshot ([`body`]).
+//! [`exposition`] builds the `/metrics` body from families cached per snapshot ([`body`]),
+//! gzip-compressed once per snapshot when the scraper accepts it ([`gzip`]).
 
 mod body;
 mod conn;
 mod exposition;
 mod gate;
+mod gzip;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -140,12 +142,20 @@ async fn metrics(req: &Request<()>, shared: &Shared) -> Resp {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok());
     let format = accept::negotiate(accept);
+    let encodings = req.headers().get(header::ACCEPT_ENCODING);
+    let gzip = gzip::accepted(encodings.and_then(|v| v.to_str().ok()));
     let snap = shared.coord.snapshot().await;
-    let mut r = Response::new(shared.exposition.body(snap, format).await);
-    r.headers_mut().insert(
+    let (body, gzipped) = shared.exposition.body(snap, format, gzip).await;
+    let mut r = Response::new(body);
+    let h = r.headers_mut();
+    h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
     );
+    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if gzipped {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
     r
 }
 

@@ -254,3 +254,59 @@ fn sigterm_exits_zero_quickly() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// One request, the raw response split into lowercased head and body bytes (gzip is binary).
+fn raw_get(s: &Server, headers: &[&str]) -> (String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut conn = s.proc.connect();
+    let mut req = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n".to_owned();
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    conn.write_all(format!("{req}\r\n").as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).unwrap();
+    let at = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head");
+    let head = String::from_utf8_lossy(&raw[..at]).to_ascii_lowercase();
+    (head, raw[at + 4..].to_vec())
+}
+
+#[test]
+fn gzip_when_accepted_as_prometheus_asks() {
+    use std::io::Read;
+    let s = Server::start(
+        small_cache(),
+        &["--scan.mode", "interval", "--scan.interval", "1h"],
+    );
+    let series = |body: &str| -> Vec<String> {
+        let keep = |l: &&str| l.starts_with("hf_cache_") && !l.starts_with("hf_cache_scrape");
+        body.lines().filter(keep).map(str::to_owned).collect()
+    };
+    let (head, plain) = raw_get(&s, &[]);
+    assert!(!head.contains("content-encoding"), "{head}");
+    let plain = String::from_utf8(plain).unwrap();
+    // Prometheus 2.x/3.x sends exactly this.
+    let (head, zipped) = raw_get(&s, &["Accept-Encoding: gzip"]);
+    assert!(head.contains("\r\ncontent-encoding: gzip"), "{head}");
+    assert!(head.contains("\r\nvary: accept-encoding"), "{head}");
+    let len = format!("\r\ncontent-length: {}", zipped.len());
+    assert!(head.contains(&len), "{head}");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&zipped[..])
+        .read_to_string(&mut text)
+        .expect("a valid gzip body");
+    assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
+    assert_eq!(series(&text), series(&plain));
+    assert!(
+        series(&text)
+            .iter()
+            .any(|l| l.starts_with("hf_cache_bytes{"))
+    );
+    let (head, body) = raw_get(&s, &["Accept-Encoding: gzip;q=0, identity"]);
+    assert!(!head.contains("content-encoding"), "{head}");
+    assert!(String::from_utf8(body).is_ok());
+}

@@ -10,6 +10,7 @@ use hyper::body::Bytes;
 use tokio::sync::OnceCell;
 
 use super::body::Body;
+use super::gzip::Head;
 use crate::accept::Format;
 use crate::config::{ScanMode, Settings};
 use crate::render::{self, Meta};
@@ -31,6 +32,9 @@ struct Rendered {
     snap: Weak<Snapshot>,
     text: OnceCell<Bytes>,
     openmetrics: OnceCell<Bytes>,
+    /// The same, gzip-compressed (see [`super::gzip`]); `None` if compressing failed.
+    text_gz: OnceCell<Option<Head>>,
+    openmetrics_gz: OnceCell<Option<Head>>,
 }
 
 impl Exposition {
@@ -56,16 +60,37 @@ impl Exposition {
         }
     }
 
-    /// The whole answer to one scrape of `snap`: the shared families, then this scrape's tail.
-    pub async fn body(&self, snap: Arc<Snapshot>, format: Format) -> Body {
-        let families = self.families(snap, format).await;
-        let process = if self.process {
-            crate::process::read().ok()
-        } else {
-            None
+    /// The whole answer to one scrape of `snap`: the shared families, then this scrape's tail;
+    /// gzip-compressed when `gzip` asks for it (then the second value is true).
+    pub async fn body(&self, snap: Arc<Snapshot>, format: Format, gzip: bool) -> (Body, bool) {
+        let process = || {
+            let p = self.process.then(crate::process::read).and_then(Result::ok);
+            render::tail(p.as_ref(), format)
         };
-        let tail = render::tail(process.as_ref(), format);
-        Body::chunks([families, Bytes::from(tail)])
+        if gzip {
+            if let Some(head) = self.families_gz(snap.clone(), format).await {
+                let (head, rest) = head.finish(process().as_bytes());
+                return (Body::chunks([head, Bytes::from(rest)]), true);
+            }
+        }
+        let families = self.families(snap, format).await;
+        (Body::chunks([families, Bytes::from(process())]), false)
+    }
+
+    /// `snap`'s families in `format`, compressed once (off the async workers: 600 KB take
+    /// milliseconds).
+    async fn families_gz(&self, snap: Arc<Snapshot>, format: Format) -> Option<Head> {
+        let entry = self.entry(&snap);
+        let cell = match format {
+            Format::PrometheusText => &entry.text_gz,
+            Format::OpenMetrics => &entry.openmetrics_gz,
+        };
+        let compress = || async {
+            let families = self.families(snap, format).await;
+            let job = tokio::task::spawn_blocking(move || Head::compress(&families));
+            job.await.ok().and_then(Result::ok)
+        };
+        cell.get_or_init(compress).await.clone()
     }
 
     /// `snap`'s families in `format`; concurrent first scrapes wait for one render.
@@ -88,6 +113,8 @@ impl Exposition {
                     snap: Arc::downgrade(snap),
                     text: OnceCell::new(),
                     openmetrics: OnceCell::new(),
+                    text_gz: OnceCell::new(),
+                    openmetrics_gz: OnceCell::new(),
                 });
                 *current = Some(r.clone());
                 r
@@ -116,8 +143,8 @@ mod tests {
         let snap = snapshot();
         for format in FORMATS {
             let uncached = render::render(snap.clone(), m.clone(), format);
-            let first = bytes(exp.body(snap.clone(), format).await).await;
-            let second = bytes(exp.body(snap.clone(), format).await).await;
+            let first = bytes(exp.body(snap.clone(), format, false).await.0).await;
+            let second = bytes(exp.body(snap.clone(), format, false).await.0).await;
             assert_eq!(std::str::from_utf8(&first).unwrap(), uncached, "{format:?}");
             assert_eq!(first, second, "{format:?}");
         }
@@ -128,11 +155,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn gzip_body_is_the_plain_body_compressed_once_per_snapshot() {
+        use std::io::Read;
+        let exp = Exposition::with_meta(meta(), false);
+        let snap = snapshot();
+        for format in FORMATS {
+            let (plain, gz) = exp.body(snap.clone(), format, false).await;
+            assert!(!gz);
+            let (zipped, gz) = exp.body(snap.clone(), format, true).await;
+            assert!(gz);
+            let zipped = bytes(zipped).await;
+            let mut out = String::new();
+            flate2::read::GzDecoder::new(&zipped[..])
+                .read_to_string(&mut out)
+                .unwrap();
+            assert_eq!(out.as_bytes(), &bytes(plain).await[..], "{format:?}");
+        }
+        let a = exp.families_gz(snap.clone(), Format::PrometheusText).await;
+        let b = exp.families_gz(snap.clone(), Format::PrometheusText).await;
+        let head = |h: Option<Head>| h.unwrap().finish(b"").0;
+        assert_eq!(head(a).as_ptr(), head(b).as_ptr(), "compressed once");
+    }
+
+    #[tokio::test]
     async fn process_metrics_are_read_per_scrape() {
         let exp = Exposition::with_meta(meta(), true);
         let snap = snapshot();
         for format in FORMATS {
-            let body = bytes(exp.body(snap.clone(), format).await).await;
+            let body = bytes(exp.body(snap.clone(), format, false).await.0).await;
             let text = std::str::from_utf8(&body).unwrap();
             assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
             let families = render::families(snap.clone(), &meta(), format);
@@ -145,13 +195,13 @@ mod tests {
     async fn a_new_snapshot_renders_afresh() {
         let exp = Exposition::with_meta(meta(), false);
         let old = snapshot();
-        let before = bytes(exp.body(old.clone(), Format::PrometheusText).await).await;
+        let before = bytes(exp.body(old.clone(), Format::PrometheusText, false).await.0).await;
         let mut changed = (*old).clone();
         changed.caches[0].report.repos[0].stats.bytes = 98765;
         changed.caches[0].scans_total += 1;
         let new = Arc::new(changed);
         for format in FORMATS {
-            let after = bytes(exp.body(new.clone(), format).await).await;
+            let after = bytes(exp.body(new.clone(), format, false).await.0).await;
             let text = std::str::from_utf8(&after).unwrap();
             assert_eq!(text, render::render(new.clone(), meta(), format));
             assert!(text.contains(r#"model="acme/tiny",repo_type="model"} 98765"#));
@@ -159,12 +209,12 @@ mod tests {
         }
         assert_ne!(
             before,
-            bytes(exp.body(new, Format::PrometheusText).await).await
+            bytes(exp.body(new, Format::PrometheusText, false).await.0).await
         );
         // A scrape still holding the old snapshot gets the old snapshot's text.
         assert_eq!(
             before,
-            bytes(exp.body(old, Format::PrometheusText).await).await
+            bytes(exp.body(old, Format::PrometheusText, false).await.0).await
         );
     }
 }
