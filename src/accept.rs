@@ -71,6 +71,28 @@ pub fn negotiate(accept: Option<&str>) -> Format {
     }
 }
 
+/// Whether an `Accept-Encoding` value allows gzip (RFC 9110 §12.5.3): `gzip`, `x-gzip` or `*`
+/// with q > 0, an explicit `gzip` entry winning over `*`. Malformed elements are skipped;
+/// missing or empty means identity.
+pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
+    let (mut gzip, mut star) = (None, None);
+    for element in split_unquoted(accept_encoding.unwrap_or(""), ',') {
+        let mut parts = split_unquoted(element, ';').into_iter();
+        let coding = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+            .map_or(Some(1000), |(_, v)| parse_qvalue(v.trim()));
+        let Some(q) = q else { continue };
+        match coding.as_str() {
+            "gzip" | "x-gzip" => gzip = Some(q > 0),
+            "*" => star = Some(q > 0),
+            _ => {}
+        }
+    }
+    gzip.or(star).unwrap_or(false)
+}
+
 /// One parsed media range: lower-cased `type/subtype`, its `version` parameter and q (0..=1000).
 struct Range {
     mime: String,
@@ -160,6 +182,23 @@ fn split_unquoted(s: &str, sep: char) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accept_encoding() {
+        let accepted = accepts_gzip;
+        assert!(accepted(Some("gzip")));
+        assert!(accepted(Some("deflate, GZIP;q=0.5")));
+        assert!(accepted(Some("x-gzip")));
+        assert!(accepted(Some("br, *")));
+        assert!(!accepted(Some("gzip;q=0")));
+        assert!(
+            !accepted(Some("gzip; q=0.0, *")),
+            "an explicit gzip wins over *"
+        );
+        assert!(!accepted(Some("identity")));
+        assert!(!accepted(Some("")));
+        assert!(!accepted(None));
+    }
     use Format::{OpenMetrics as OM, PrometheusText as PT};
 
     // Prometheus 2.42, captured with a header-logging server (conventions.md §1.2).

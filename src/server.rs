@@ -143,7 +143,7 @@ async fn metrics(req: &Request<()>, shared: &Shared) -> Resp {
         .and_then(|v| v.to_str().ok());
     let format = accept::negotiate(accept);
     let encodings = req.headers().get(header::ACCEPT_ENCODING);
-    let gzip = gzip::accepted(encodings.and_then(|v| v.to_str().ok()));
+    let gzip = accept::accepts_gzip(encodings.and_then(|v| v.to_str().ok()));
     let snap = shared.coord.snapshot().await;
     let (body, gzipped) = shared.exposition.body(snap, format, gzip).await;
     let mut r = Response::new(body);

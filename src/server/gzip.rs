@@ -81,27 +81,6 @@ fn stored(out: &mut Vec<u8>, data: &[u8], last: bool) {
     out.extend_from_slice(data);
 }
 
-/// Whether an `Accept-Encoding` value accepts gzip (`gzip`, `x-gzip` or `*`, with q > 0).
-pub fn accepted(header: Option<&str>) -> bool {
-    let Some(h) = header else { return false };
-    let mut gzip = None;
-    let mut star = None;
-    for item in h.split(',') {
-        let mut parts = item.split(';');
-        let name = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-        let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q=").or(p.trim().strip_prefix("Q=")))
-            .find_map(|v| v.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
-        match name.as_str() {
-            "gzip" | "x-gzip" => gzip = Some(q > 0.0),
-            "*" => star = Some(q > 0.0),
-            _ => {}
-        }
-    }
-    gzip.or(star).unwrap_or(false)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,21 +135,5 @@ mod tests {
         let mut out = Vec::new();
         let r = flate2::read::GzDecoder::new(&all[..]).read_to_end(&mut out);
         assert!(r.is_err(), "decoded a corrupted member: {out:?}");
-    }
-
-    #[test]
-    fn accept_encoding() {
-        assert!(accepted(Some("gzip")));
-        assert!(accepted(Some("deflate, GZIP;q=0.5")));
-        assert!(accepted(Some("x-gzip")));
-        assert!(accepted(Some("br, *")));
-        assert!(!accepted(Some("gzip;q=0")));
-        assert!(
-            !accepted(Some("gzip; q=0.0, *")),
-            "an explicit gzip wins over *"
-        );
-        assert!(!accepted(Some("identity")));
-        assert!(!accepted(Some("")));
-        assert!(!accepted(None));
     }
 }
