@@ -45,7 +45,7 @@ pub fn scan_cache(
     discover: bool,
     max_repos: usize,
     opts: ScanOptions,
-    memo: Option<&mut DirMemo>,
+    mut memo: Option<&mut DirMemo>,
 ) -> CacheReport {
     let started = Instant::now();
     let root = spec.path.as_path();
@@ -80,46 +80,32 @@ pub fn scan_cache(
         .map(|t| found.contains_key(&t.folder) || (exists && root.join(&t.folder).is_dir()))
         .collect();
     let began = unix_seconds(std::time::SystemTime::now());
-    let (full_scan, reused_dirs, (repos, lock_probe_ran)) = match memo {
-        Some(memo) => {
-            let full = memo.begin(began, opts.full_every);
-            let setup = Setup {
-                reuse: Some((&memo.dirs, &memo.trees)),
-                opts,
-                began,
-                expect_temps: memo.found_temps != Some(false),
-            };
-            let (found, out) = scan_targets(
-                root,
-                root_real.as_deref(),
-                targets,
-                &present,
-                setup,
-                &mut errors,
-            );
-            memo.dirs = out.walk.memo;
-            memo.trees = out.trees;
-            memo.found_temps = Some(out.walk.found_temps);
-            (full, out.walk.reused_dirs, found)
-        }
-        None => {
-            let setup = Setup {
-                reuse: None,
-                opts,
-                began,
-                expect_temps: true,
-            };
-            let (found, _) = scan_targets(
-                root,
-                root_real.as_deref(),
-                targets,
-                &present,
-                setup,
-                &mut errors,
-            );
-            (true, 0, found)
-        }
+    let full_scan = memo
+        .as_deref_mut()
+        .is_none_or(|m| m.begin(began, opts.full_every));
+    let setup = match memo.as_deref() {
+        Some(m) => Setup {
+            reuse: Some((&m.dirs, &m.trees)),
+            opts,
+            began,
+            expect_temps: m.found_temps != Some(false),
+        },
+        None => Setup::oneshot(opts, began),
     };
+    let out = scan_targets(
+        root,
+        root_real.as_deref(),
+        targets,
+        &present,
+        setup,
+        &mut errors,
+    );
+    let reused_dirs = out.walk.reused_dirs;
+    if let Some(m) = memo {
+        m.found_temps = Some(out.walk.found_temps);
+        m.dirs = out.walk.memo;
+        m.trees = out.trees;
+    }
 
     let fs = if exists {
         fsstat::statvfs(root).ok()
@@ -136,10 +122,10 @@ pub fn scan_cache(
         duration: started.elapsed(),
         finished_at: unix_seconds(std::time::SystemTime::now()),
         errors,
-        lock_probe_ran,
+        lock_probe_ran: out.lock_probe_ran,
         full_scan,
         reused_dirs,
-        repos,
+        repos: out.reports,
     }
 }
 
@@ -150,13 +136,8 @@ pub fn scan_single(spec: &CacheSpec, t: Target, opts: ScanOptions) -> (RepoRepor
     let present = root.join(&t.folder).is_dir();
     let root_real = fs::canonicalize(root).ok();
     let began = unix_seconds(std::time::SystemTime::now());
-    let setup = Setup {
-        reuse: None,
-        opts,
-        began,
-        expect_temps: true,
-    };
-    let ((mut reports, _), _) = scan_targets(
+    let setup = Setup::oneshot(opts, began);
+    let mut out = scan_targets(
         root,
         root_real.as_deref(),
         vec![t],
@@ -164,11 +145,14 @@ pub fn scan_single(spec: &CacheSpec, t: Target, opts: ScanOptions) -> (RepoRepor
         setup,
         &mut errors,
     );
-    (reports.remove(0), errors)
+    (out.reports.remove(0), errors)
 }
 
-/// What the memo keeps of a scan.
+/// A scan's reports, whether the lock probe could judge its temp files (true when there were
+/// none to judge), and what the memo keeps of it.
 struct Scanned {
+    reports: Vec<RepoReport>,
+    lock_probe_ran: bool,
     walk: WalkOutput,
     trees: Trees,
 }
@@ -183,9 +167,20 @@ struct Setup<'a> {
     expect_temps: bool,
 }
 
+impl Setup<'_> {
+    /// No memo: a one-shot or single-repo scan, which expects temp files (it cannot know).
+    fn oneshot(opts: ScanOptions, began: f64) -> Self {
+        Self {
+            reuse: None,
+            opts,
+            began,
+            expect_temps: true,
+        }
+    }
+}
+
 /// Walk the present targets together (one pool of threads for all of them) and build every
-/// target's report, in order, and whether the lock probe could judge its temp files (true
-/// when there were none to judge).
+/// target's report, in order.
 fn scan_targets(
     root: &Path,
     root_real: Option<&Path>,
@@ -193,7 +188,7 @@ fn scan_targets(
     present: &[bool],
     setup: Setup,
     errors: &mut ErrorTally,
-) -> ((Vec<RepoReport>, bool), Scanned) {
+) -> Scanned {
     let opts = setup.opts;
     let mut tree_memo = setup.reuse.map(|(_, last)| TreeMemo {
         last,
@@ -269,7 +264,12 @@ fn scan_targets(
         })
         .collect();
     let trees = tree_memo.map(|m| m.next).unwrap_or_default();
-    ((reports, probe_usable), Scanned { walk: out, trees })
+    Scanned {
+        reports,
+        lock_probe_ran: probe_usable,
+        walk: out,
+        trees,
+    }
 }
 
 /// Repo folders of a root by folder name. Other entries (`.locks`, `CACHEDIR.TAG`, the shared
