@@ -32,13 +32,15 @@ pub struct Stamp {
 }
 
 impl Stamp {
-    pub fn of(m: &std::fs::Metadata) -> Self {
-        use std::os::unix::fs::MetadataExt;
+    /// From a `stat` of the directory (or file).
+    // `Stat` field types differ between architectures; the casts are no-ops only on some.
+    #[allow(clippy::unnecessary_cast)]
+    pub fn from_stat(st: &rustix::fs::Stat) -> Self {
         Self {
-            dev: m.dev(),
-            ino: m.ino(),
-            mtime: (m.mtime(), m.mtime_nsec() as u32),
-            ctime: (m.ctime(), m.ctime_nsec() as u32),
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
+            mtime: (st.st_mtime as i64, st.st_mtime_nsec as u32),
+            ctime: (st.st_ctime as i64, st.st_ctime_nsec as u32),
         }
     }
 

@@ -141,7 +141,7 @@ fn load_tree(
         return parse(&path, errors).map(|t| (commit, t));
     };
     // Stat before reading: a change after the stat shows as a new stamp next time.
-    let stamp = fs::metadata(&path).ok().map(|m| Stamp::of(&m));
+    let stamp = rustix::fs::stat(&path).ok().map(|st| Stamp::from_stat(&st));
     let key = path.as_os_str();
     let tree = match memo.last.get(key) {
         Some((s, tree)) if Some(*s) == stamp => tree.clone(),

@@ -33,7 +33,7 @@ impl Shared<'_> {
         let stamp = if input.record {
             let (base, rel) = at(&job.parent, &info.path);
             match stat_dir(base, rel, info.depth == 0) {
-                Ok(st) => Some(stamp_of(&st)),
+                Ok(st) => Some(Stamp::from_stat(&st)),
                 Err(e) => return self.dir_error(&info, e, part, local),
             }
         } else {
@@ -250,11 +250,7 @@ impl Shared<'_> {
         let mut part = Part::default();
         for (name, kind) in job.names.iter() {
             if let Kind::SharedLink = kind {
-                let os = OsStr::from_bytes(name.to_bytes());
-                let at = Some((job.dir.as_fd(), name));
-                if let Some(l) = self.shared_link(info, at, os, &mut part, local) {
-                    part.links.push(l);
-                }
+                self.listed_link(&job, name, &mut part, local);
                 continue;
             }
             let st = match rustix::fs::statat(&*job.dir, name, AtFlags::SYMLINK_NOFOLLOW) {
@@ -279,11 +275,7 @@ impl Shared<'_> {
                         && info.section == Section::Blobs
                         && info.depth == 0 =>
                 {
-                    let os = OsStr::from_bytes(name.to_bytes());
-                    let at = Some((job.dir.as_fd(), name));
-                    if let Some(l) = self.shared_link(info, at, os, &mut part, local) {
-                        part.links.push(l);
-                    }
+                    self.listed_link(&job, name, &mut part, local)
                 }
                 _ => {}
             }
@@ -382,12 +374,22 @@ impl Shared<'_> {
         })
     }
 
+    /// A shared link found by listing `job`'s directory: resolved from the open directory, and
+    /// kept for the memo when recording.
+    fn listed_link(&self, job: &SliceJob, name: &CStr, part: &mut Part, local: &mut Local) {
+        let os = OsStr::from_bytes(name.to_bytes());
+        let at = Some((job.dir.as_fd(), name));
+        if let Some(l) = self.shared_link(&job.info, at, os, part, local) {
+            part.links.push(l);
+        }
+    }
+
     /// A shared-store directory's stamp, taken once per scan on each thread.
     fn store_stamp(&self, dir: &Path, local: &mut Local) -> Option<Stamp> {
         if let Some(s) = local.store_stamps.get(dir.as_os_str()) {
             return *s;
         }
-        let s = self.root.lstat(dir).ok().map(|st| stamp_of(&st));
+        let s = self.root.lstat(dir).ok().map(|st| Stamp::from_stat(&st));
         local.store_stamps.insert(dir.as_os_str().to_owned(), s);
         s
     }
@@ -415,17 +417,6 @@ fn stat_dir(base: BorrowedFd, path: &Path, follow: bool) -> rustix::io::Result<S
         AtFlags::SYMLINK_NOFOLLOW
     };
     rustix::fs::statat(base, path, flags)
-}
-
-// `Stat` field types differ between architectures; the casts are no-ops only on some.
-#[allow(clippy::unnecessary_cast)]
-fn stamp_of(st: &Stat) -> Stamp {
-    Stamp {
-        dev: st.st_dev as u64,
-        ino: st.st_ino as u64,
-        mtime: (st.st_mtime as i64, st.st_mtime_nsec as u32),
-        ctime: (st.st_ctime as i64, st.st_ctime_nsec as u32),
-    }
 }
 
 /// The path inside the revision for a `snapshots/`-relative path under `commit`.
