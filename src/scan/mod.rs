@@ -3,6 +3,7 @@
 //! facts; it never writes, locks, renames or deletes, and an odd entry becomes a counted
 //! [`errors::Reason`] instead of a failed scan.
 
+mod chunks;
 pub mod errors;
 mod fsstat;
 pub mod memo;

@@ -23,6 +23,8 @@ use crate::downloads::tree;
 pub struct Prepared {
     pub walk: RepoWalk,
     pub tree: Option<Tree>,
+    /// The tree file's path and settled stamp, when the memo may keep `tree` under them.
+    pub keep: Option<(OsString, Stamp)>,
 }
 
 /// The entries of `trees/<commit>.json`.
@@ -32,10 +34,10 @@ pub type Tree = Arc<Vec<tree::TreeEntry>>;
 /// is megabytes of JSON, so an incremental scan parses it again only when its stamp changed.
 pub type Trees = HashMap<OsString, (Stamp, Tree)>;
 
-/// Tree files the last scan parsed, and those this scan may keep (settled stamps only).
+/// Tree files the last scan parsed, and when this scan started (only settled stamps are kept).
+/// Read-only, so repos can be prepared on several threads; [`Prepared::keep`] says what to keep.
 pub struct TreeMemo<'a> {
     pub last: &'a Trees,
-    pub next: Trees,
     pub started: f64,
     pub racy_window: Duration,
 }
@@ -44,12 +46,12 @@ pub struct TreeMemo<'a> {
 pub fn prepare(
     repo: &Path,
     revision: Option<&str>,
-    memo: Option<&mut TreeMemo>,
+    memo: Option<&TreeMemo>,
     errors: &mut ErrorTally,
 ) -> Prepared {
-    let (want_commit, tree) = match load_tree(repo, revision, memo, errors) {
-        Some((commit, entries)) => (Some(commit), Some(entries)),
-        None => (None, None),
+    let (want_commit, tree, keep) = match load_tree(repo, revision, memo, errors) {
+        Some(Loaded { commit, tree, keep }) => (Some(commit), Some(tree), keep),
+        None => (None, None, None),
     };
     Prepared {
         walk: RepoWalk {
@@ -57,6 +59,7 @@ pub fn prepare(
             want_commit,
         },
         tree,
+        keep,
     }
 }
 
@@ -114,13 +117,20 @@ pub fn finish(
     }
 }
 
+/// A commit to measure, its tree listing, and what the memo may keep of it.
+struct Loaded {
+    commit: String,
+    tree: Tree,
+    keep: Option<(OsString, Stamp)>,
+}
+
 /// The commit to measure and its tree listing, if the repo has one.
 fn load_tree(
     repo: &Path,
     revision: Option<&str>,
-    memo: Option<&mut TreeMemo>,
+    memo: Option<&TreeMemo>,
     errors: &mut ErrorTally,
-) -> Option<(String, Tree)> {
+) -> Option<Loaded> {
     let trees = repo.join("trees");
     if !trees.is_dir() {
         return None;
@@ -138,19 +148,23 @@ fn load_tree(
     }
     let path = trees.join(format!("{commit}.json"));
     let Some(memo) = memo else {
-        return parse(&path, errors).map(|t| (commit, t));
+        let tree = parse(&path, errors)?;
+        return Some(Loaded {
+            commit,
+            tree,
+            keep: None,
+        });
     };
     // Stat before reading: a change after the stat shows as a new stamp next time.
     let stamp = rustix::fs::stat(&path).ok().map(|st| Stamp::from_stat(&st));
-    let key = path.as_os_str();
-    let tree = match memo.last.get(key) {
+    let tree = match memo.last.get(path.as_os_str()) {
         Some((s, tree)) if Some(*s) == stamp => tree.clone(),
         _ => parse(&path, errors)?,
     };
-    if let Some(s) = stamp.filter(|s| s.settled(memo.started, memo.racy_window)) {
-        memo.next.insert(key.to_owned(), (s, tree.clone()));
-    }
-    Some((commit, tree))
+    let keep = stamp
+        .filter(|s| s.settled(memo.started, memo.racy_window))
+        .map(|s| (path.into_os_string(), s));
+    Some(Loaded { commit, tree, keep })
 }
 
 fn parse(path: &Path, errors: &mut ErrorTally) -> Option<Tree> {

@@ -11,7 +11,8 @@ use super::repo::{self, Prepared, Tree, TreeMemo, Trees};
 use super::shared::RootPaths;
 use super::walk::{self, WalkInput, WalkOutput};
 use super::{
-    CacheReport, ErrorTally, Reason, RepoReport, RepoStats, ScanOptions, fsstat, unix_seconds,
+    CacheReport, ErrorTally, Reason, RepoReport, RepoStats, ScanOptions, chunks, fsstat,
+    unix_seconds,
 };
 use crate::config::CacheSpec;
 use crate::downloads::proc_locks;
@@ -190,25 +191,38 @@ fn scan_targets(
     errors: &mut ErrorTally,
 ) -> Scanned {
     let opts = setup.opts;
-    let mut tree_memo = setup.reuse.map(|(_, last)| TreeMemo {
+    let threads = opts.threads();
+    let tree_memo = setup.reuse.map(|(_, last)| TreeMemo {
         last,
-        next: Trees::new(),
         started: setup.began,
         racy_window: opts.racy_window,
     });
+    // Refs and tree files of every present target (`None` for an absent one), in order.
+    let present_targets: Vec<Option<&Target>> = targets
+        .iter()
+        .zip(present)
+        .map(|(t, &p)| p.then_some(t))
+        .collect();
+    let prepared = chunks::map(present_targets, threads, errors, |t, errors| {
+        t.map(|t| {
+            let dir = root.join(&t.folder);
+            repo::prepare(&dir, t.revision.as_deref(), tree_memo.as_ref(), errors)
+        })
+    });
+    let mut next_trees = Trees::new();
     // Per target: `Some(tree)` when present (and walked), `None` when absent.
     let mut trees: Vec<Option<Option<Tree>>> = Vec::with_capacity(targets.len());
     let mut walks = Vec::new();
-    for (t, &p) in targets.iter().zip(present) {
-        if p {
-            let dir = root.join(&t.folder);
-            let revision = t.revision.as_deref();
-            let Prepared { walk, tree } = repo::prepare(&dir, revision, tree_memo.as_mut(), errors);
-            walks.push(walk);
-            trees.push(Some(tree));
-        } else {
+    for p in prepared {
+        let Some(Prepared { walk, tree, keep }) = p else {
             trees.push(None);
+            continue;
+        };
+        if let (Some((key, stamp)), Some(tree)) = (keep, &tree) {
+            next_trees.insert(key, (stamp, tree.clone()));
         }
+        walks.push(walk);
+        trees.push(Some(tree));
     }
     let input = WalkInput {
         roots: RootPaths { root, root_real },
@@ -217,7 +231,7 @@ fn scan_targets(
         record: setup.reuse.is_some(),
         started: setup.began,
         racy_window: opts.racy_window,
-        threads: opts.threads(),
+        threads,
     };
     // Reading /proc/locks waits for an RCU grace period in the kernel (milliseconds, and lock
     // calls host-wide wait meanwhile), so only scans with temp files read it: beside the walk
@@ -238,37 +252,40 @@ fn scan_targets(
     let probe_usable = opts.lock_probe && (!temps || locks.is_some());
     let locks = locks.as_ref();
     let mut parts = std::mem::take(&mut out.parts).into_iter();
-    let reports = targets
+    // Each target with its walked part (present targets were walked, in order).
+    let walked: Vec<_> = targets
         .into_iter()
         .zip(trees)
         .map(|(t, tree)| {
-            let path = root.join(&t.folder);
             let walked = tree.and_then(|tree| parts.next().map(|part| (tree, part)));
-            let (exists, stats, temps, progress) = match walked {
-                Some((tree, part)) => {
-                    let s = repo::finish(root, &t.folder, tree, part, locks, errors);
-                    (true, s.stats, s.temps, s.progress)
-                }
-                None => (false, RepoStats::default(), Vec::new(), None),
-            };
-            RepoReport {
-                repo_type: t.repo_type,
-                repo_id: t.repo_id,
-                folder: t.folder,
-                path,
-                exists,
-                stats,
-                temps,
-                progress,
-            }
+            (t, walked)
         })
         .collect();
-    let trees = tree_memo.map(|m| m.next).unwrap_or_default();
+    let reports = chunks::map(walked, threads, errors, |(t, walked), errors| {
+        let path = root.join(&t.folder);
+        let (exists, stats, temps, progress) = match walked {
+            Some((tree, part)) => {
+                let s = repo::finish(root, &t.folder, tree, part, locks, errors);
+                (true, s.stats, s.temps, s.progress)
+            }
+            None => (false, RepoStats::default(), Vec::new(), None),
+        };
+        RepoReport {
+            repo_type: t.repo_type,
+            repo_id: t.repo_id,
+            folder: t.folder,
+            path,
+            exists,
+            stats,
+            temps,
+            progress,
+        }
+    });
     Scanned {
         reports,
         lock_probe_ran: probe_usable,
         walk: out,
-        trees,
+        trees: next_trees,
     }
 }
 
