@@ -13,7 +13,7 @@ mod dir;
 use std::collections::HashMap;
 use std::ffi::{CStr, OsStr, OsString};
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -124,6 +124,11 @@ impl Names {
         self.kinds.is_empty()
     }
 
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.kinds.clear();
+    }
+
     fn iter(&self) -> impl Iterator<Item = (&CStr, Kind)> {
         // Directory entry names never contain NUL, so every piece converts.
         let names = self.buf.split_inclusive(|&b| b == 0);
@@ -150,12 +155,16 @@ struct Listed {
 struct Local {
     /// (dir id, repo, part): everything a thread counted, when recording for the memo.
     parts: Vec<(usize, usize, Part)>,
-    /// Otherwise: per repo.
-    by_repo: HashMap<usize, Part>,
+    /// Otherwise: per repo, indexed by repo (grown on demand; a slice's part lands here, so
+    /// this is on the per-file path and a hash map's hashing showed in profiles).
+    by_repo: Vec<Option<Part>>,
     listed: Vec<Listed>,
     reused: Vec<(OsString, Arc<MemoDir>)>,
     /// Shared-store directories' stamps, each taken once per scan (per thread).
     store_stamps: HashMap<OsString, Option<Stamp>>,
+    /// Name buffers of finished slices, for the next listings: a slice's buffer grows to a
+    /// few kilobytes, and allocating it afresh per directory showed in profiles.
+    spare_names: Vec<Names>,
     /// This thread's own work: no lock while nobody else is idle.
     dirs: Vec<DirJob>,
     slices: Vec<SliceJob>,
@@ -189,7 +198,7 @@ pub fn walk(input: &WalkInput) -> WalkOutput {
                 repo,
                 section,
                 depth: 0,
-                path: r.dir.join(name),
+                path: child(&r.dir, OsStr::new(name)),
                 parent: None,
             });
         }
@@ -232,8 +241,10 @@ fn assemble(input: &WalkInput, locals: Vec<Local>) -> WalkOutput {
             }
             out.parts[repo].merge(part);
         }
-        for (repo, part) in local.by_repo {
-            out.parts[repo].merge(part);
+        for (repo, part) in local.by_repo.into_iter().enumerate() {
+            if let Some(part) = part {
+                out.parts[repo].merge(part);
+            }
         }
         listed.extend(local.listed);
         out.reused_dirs += local.reused.len() as u64;
@@ -347,7 +358,7 @@ impl Shared<'_> {
             repo: info.repo,
             section: info.section,
             depth: info.depth + 1,
-            path: info.path.join(name),
+            path: child(&info.path, name),
             parent: parent.cloned(),
         });
     }
@@ -371,11 +382,41 @@ impl Shared<'_> {
         if self.input.record {
             local.parts.push((info.id, info.repo, part));
         } else {
-            local.by_repo.entry(info.repo).or_default().merge(part);
+            if local.by_repo.len() <= info.repo {
+                local.by_repo.resize_with(info.repo + 1, || None);
+            }
+            match &mut local.by_repo[info.repo] {
+                Some(p) => p.merge(part),
+                slot => *slot = Some(part),
+            }
         }
     }
 
     fn new_id(&self) -> usize {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
+}
+
+/// Spare name buffers a thread keeps at most (each up to a slice of names, some kilobytes).
+const MAX_SPARE_NAMES: usize = 2 * MAX_QUEUED_SLICES;
+
+impl Local {
+    fn names(&mut self) -> Names {
+        self.spare_names.pop().unwrap_or_default()
+    }
+
+    fn recycle(&mut self, mut names: Names) {
+        if self.spare_names.len() < MAX_SPARE_NAMES {
+            names.clear();
+            self.spare_names.push(names);
+        }
+    }
+}
+
+/// `dir/name` in one allocation of the right size (`Path::join` copies, then grows).
+fn child(dir: &Path, name: &OsStr) -> PathBuf {
+    let mut p = PathBuf::with_capacity(dir.as_os_str().len() + 1 + name.len());
+    p.push(dir);
+    p.push(name);
+    p
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, RawDir, Stat};
 
-use super::{DirInfo, DirJob, Kind, Listed, Local, Names, SLICE, Section, Shared, SliceJob};
+use super::{DirInfo, DirJob, Kind, Listed, Local, SLICE, Section, Shared, SliceJob};
 use crate::blob_name::{self, BlobName};
 use crate::scan::TempFile;
 use crate::scan::errors::Reason;
@@ -94,7 +94,7 @@ impl Shared<'_> {
         let remember = listed.stamp.is_some();
         let mut buf = [MaybeUninit::<u8>::uninit(); 16 * 1024];
         let mut entries = RawDir::new(&**dir, &mut buf);
-        let mut batch = Names::default();
+        let mut batch = local.names();
         while let Some(entry) = entries.next() {
             let entry = match entry {
                 Ok(e) => e,
@@ -164,7 +164,7 @@ impl Shared<'_> {
             }
             batch.push(name, kind);
             if batch.len() == SLICE {
-                let names = std::mem::take(&mut batch);
+                let names = std::mem::replace(&mut batch, local.names());
                 let job = SliceJob {
                     info: info.clone(),
                     dir: dir.clone(),
@@ -173,7 +173,9 @@ impl Shared<'_> {
                 self.push_slice(job, local);
             }
         }
-        if !batch.is_empty() {
+        if batch.is_empty() {
+            local.recycle(batch);
+        } else {
             let job = SliceJob {
                 info: info.clone(),
                 dir: dir.clone(),
@@ -281,6 +283,7 @@ impl Shared<'_> {
             }
         }
         self.keep(local, info, part);
+        local.recycle(job.names);
     }
 
     /// One regular file with its `stat`: a temp file, a blob or a no-symlink snapshot file.
@@ -313,12 +316,16 @@ impl Shared<'_> {
 
     /// `info.path/name` relative to the repo's `snapshots/`, e.g. `<commit>/sub/file.bin`.
     fn snap_rel(&self, info: &DirInfo, name: &str) -> Option<String> {
-        let snaps = self.input.repos[info.repo].dir.join("snapshots");
-        let dir = info.path.strip_prefix(&snaps).ok()?.to_str()?;
-        Some(if dir.is_empty() {
-            name.to_owned()
-        } else {
-            format!("{dir}/{name}")
+        // Bytes, not `Path::strip_prefix`: this runs per file, and the walk built `info.path`
+        // as `<repo dir>/snapshots/...` itself, so no component parsing is needed.
+        let repo = self.input.repos[info.repo].dir.as_os_str().as_bytes();
+        let rest = info.path.as_os_str().as_bytes().strip_prefix(repo)?;
+        let dir = rest.strip_prefix(b"/snapshots")?;
+        let dir = std::str::from_utf8(dir).ok()?;
+        Some(match dir.strip_prefix('/') {
+            None if dir.is_empty() => name.to_owned(),
+            Some(dir) if !dir.is_empty() => format!("{dir}/{name}"),
+            _ => return None,
         })
     }
 
@@ -402,10 +409,15 @@ impl Shared<'_> {
     }
 }
 
-/// Where a job's directory is: its name in the open parent, or its whole path.
+/// Where a job's directory is: its name in the open parent, or its whole path. The walk made
+/// `path` by appending the name, so the name is what follows the last `/` (no component parsing).
 fn at<'a>(parent: &'a Option<Arc<OwnedFd>>, path: &'a Path) -> (BorrowedFd<'a>, &'a Path) {
-    match (parent, path.file_name()) {
-        (Some(parent), Some(name)) => (parent.as_fd(), Path::new(name)),
+    let bytes = path.as_os_str().as_bytes();
+    let name = bytes.rsplit(|&b| b == b'/').next().unwrap_or_default();
+    match parent {
+        Some(parent) if !name.is_empty() && name != b"." && name != b".." => {
+            (parent.as_fd(), Path::new(OsStr::from_bytes(name)))
+        }
         _ => (CWD, path),
     }
 }
