@@ -11,14 +11,21 @@ use super::ErrorTally;
 /// saves: a cache of a few repos stays on the calling thread.
 const MIN_PER_THREAD: usize = 32;
 
-/// `f` over `items` on up to `threads` threads, results in input order.
-pub fn map<T, R, F>(items: Vec<T>, threads: usize, errors: &mut ErrorTally, f: F) -> Vec<R>
+/// `f` over `items` on up to `threads()` threads (asked only when there are enough items for
+/// two), results in input order.
+pub fn map<T, R, F>(
+    items: Vec<T>,
+    threads: &dyn Fn() -> usize,
+    errors: &mut ErrorTally,
+    f: F,
+) -> Vec<R>
 where
     T: Send,
     R: Send,
     F: Fn(T, &mut ErrorTally) -> R + Sync,
 {
-    let n = threads.min(items.len() / MIN_PER_THREAD).max(1);
+    let most = items.len() / MIN_PER_THREAD;
+    let n = if most >= 2 { threads().min(most) } else { 1 };
     if n == 1 {
         return items.into_iter().map(|t| f(t, errors)).collect();
     }
@@ -85,9 +92,9 @@ mod tests {
             i * 2
         };
         let mut serial_errors = ErrorTally::default();
-        let serial = map(items.clone(), 1, &mut serial_errors, f);
+        let serial = map(items.clone(), &|| 1, &mut serial_errors, f);
         let mut par_errors = ErrorTally::default();
-        let par = map(items, 4, &mut par_errors, f);
+        let par = map(items, &|| 4, &mut par_errors, f);
         assert_eq!(par, serial);
         assert_eq!(par_errors, serial_errors);
         assert_eq!(par_errors.counts[&Reason::Io], 143);
@@ -98,9 +105,11 @@ mod tests {
     fn few_items_stay_on_the_calling_thread() {
         let me = std::thread::current().id();
         let mut e = ErrorTally::default();
-        let ids = map(vec![(); 8], 4, &mut e, |(), _| std::thread::current().id());
+        let ids = map(vec![(); 8], &|| panic!("not asked"), &mut e, |(), _| {
+            std::thread::current().id()
+        });
         assert!(ids.iter().all(|id| *id == me));
-        let ids = map(vec![(); 200], 4, &mut e, |(), _| {
+        let ids = map(vec![(); 200], &|| 4, &mut e, |(), _| {
             std::thread::current().id()
         });
         assert!(

@@ -169,13 +169,14 @@ struct Setup<'a> {
 }
 
 impl Setup<'_> {
-    /// No memo: a one-shot or single-repo scan, which expects temp files (it cannot know).
+    /// No memo: a one-shot or single-repo scan, which cannot know whether temp files are
+    /// coming (the walk starts the `/proc/locks` read when it meets one).
     fn oneshot(opts: ScanOptions, began: f64) -> Self {
         Self {
             reuse: None,
             opts,
             began,
-            expect_temps: true,
+            expect_temps: false,
         }
     }
 }
@@ -191,7 +192,9 @@ fn scan_targets(
     errors: &mut ErrorTally,
 ) -> Scanned {
     let opts = setup.opts;
-    let threads = opts.threads();
+    // Sizing the pool reads the cgroup CPU quota (a few files in /sys): only when needed.
+    let pool = std::sync::OnceLock::new();
+    let threads = || *pool.get_or_init(|| opts.threads());
     let tree_memo = setup.reuse.map(|(_, last)| TreeMemo {
         last,
         started: setup.began,
@@ -203,7 +206,7 @@ fn scan_targets(
         .zip(present)
         .map(|(t, &p)| p.then_some(t))
         .collect();
-    let prepared = chunks::map(present_targets, threads, errors, |t, errors| {
+    let prepared = chunks::map(present_targets, &threads, errors, |t, errors| {
         t.map(|t| {
             let dir = root.join(&t.folder);
             repo::prepare(&dir, t.revision.as_deref(), tree_memo.as_ref(), errors)
@@ -224,6 +227,15 @@ fn scan_targets(
         walks.push(walk);
         trees.push(Some(tree));
     }
+    let prefetch = proc_locks::Prefetch::default();
+    if opts.lock_probe && setup.expect_temps {
+        prefetch.start();
+    }
+    let temp_seen = || {
+        if opts.lock_probe {
+            prefetch.start();
+        }
+    };
     let input = WalkInput {
         roots: RootPaths { root, root_real },
         repos: &walks,
@@ -231,24 +243,18 @@ fn scan_targets(
         record: setup.reuse.is_some(),
         started: setup.began,
         racy_window: opts.racy_window,
-        threads,
+        threads: &threads,
+        temp_seen: &temp_seen,
     };
     // Reading /proc/locks waits for an RCU grace period in the kernel (milliseconds, and lock
-    // calls host-wide wait meanwhile), so only scans with temp files read it: beside the walk
-    // when they are expected (the last scan had some), else after it if it finds some.
-    let read_early = opts.lock_probe && setup.expect_temps;
-    let (mut out, early) = std::thread::scope(|s| {
-        let early = read_early.then(|| s.spawn(proc_locks::read_proc_locks));
-        let out = walk::walk(&input);
-        (out, early.and_then(|h| h.join().ok()))
-    });
+    // calls host-wide wait meanwhile), so only scans with temp files read it, on a thread beside
+    // the walk: from the start when they are expected (the last scan had some), else from the
+    // first temp file the walk meets.
+    let mut out = walk::walk(&input);
     let temps = out.found_temps;
-    let locks = match (temps, early) {
-        (false, _) => None,
-        (true, Some(read)) => read.ok(),
-        (true, None) if opts.lock_probe => proc_locks::read_proc_locks().ok(),
-        (true, None) => None,
-    };
+    let locks = (opts.lock_probe && temps)
+        .then(|| prefetch.finish().ok())
+        .flatten();
     let probe_usable = opts.lock_probe && (!temps || locks.is_some());
     let locks = locks.as_ref();
     let mut parts = std::mem::take(&mut out.parts).into_iter();
@@ -261,7 +267,7 @@ fn scan_targets(
             (t, walked)
         })
         .collect();
-    let reports = chunks::map(walked, threads, errors, |(t, walked), errors| {
+    let reports = chunks::map(walked, &threads, errors, |(t, walked), errors| {
         let path = root.join(&t.folder);
         let (exists, stats, temps, progress) = match walked {
             Some((tree, part)) => {

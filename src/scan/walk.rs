@@ -7,9 +7,14 @@
 //! The lister helps with stat slices once [`MAX_QUEUED_SLICES`] wait, which bounds memory and
 //! open descriptors whatever the directory sizes. With a [`memo`](super::memo), a directory
 //! whose stamp is unchanged is not listed at all (see that module for the rules).
+//!
+//! The calling thread starts alone and starts the others only once the walk has proved big
+//! ([`SOLO_ENTRIES`], [`SOLO_TIME`]): a cache of a few dozen files is walked before a helper
+//! thread would even have started.
 
 mod dir;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::{CStr, OsStr, OsString};
 use std::os::fd::OwnedFd;
@@ -25,6 +30,12 @@ use super::summary::{ContentSum, Part};
 const SLICE: usize = 256;
 /// A thread's own queued slices beyond which a lister stats its slices itself.
 const MAX_QUEUED_SLICES: usize = 16;
+/// Entries the calling thread lists alone before it starts the helpers. Starting one costs
+/// about what listing and stat'ing a few dozen entries does (clone, stack, malloc arena, and
+/// reading the cgroup CPU quota to size the pool), so small caches stay on one thread.
+const SOLO_ENTRIES: usize = 1024;
+/// ... or time it walks alone: on a slow network filesystem a few entries can take this long.
+const SOLO_TIME: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// One repo folder to walk.
 pub struct RepoWalk {
@@ -44,7 +55,10 @@ pub struct WalkInput<'a> {
     /// Unix seconds, for the racy-stamp rule.
     pub started: f64,
     pub racy_window: std::time::Duration,
-    pub threads: usize,
+    /// How many threads the walk may use, asked only once it needs more than one.
+    pub threads: &'a (dyn Fn() -> usize + Sync),
+    /// Called (on any walker thread, maybe often) whenever the walk meets a temp file.
+    pub temp_seen: &'a (dyn Fn() + Sync),
 }
 
 #[derive(Default)]
@@ -55,6 +69,8 @@ pub struct WalkOutput {
     pub reused_dirs: u64,
     /// Whether any repo had temp files.
     pub found_temps: bool,
+    /// Threads that walked (1 when the walk stayed on the calling thread).
+    pub threads_used: usize,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -151,8 +167,9 @@ struct Listed {
     snap_files: Vec<String>,
 }
 
+/// What one thread counted.
 #[derive(Default)]
-struct Local {
+struct Found {
     /// (dir id, repo, part): everything a thread counted, when recording for the memo.
     parts: Vec<(usize, usize, Part)>,
     /// Otherwise: per repo, indexed by repo (grown on demand; a slice's part lands here, so
@@ -160,6 +177,16 @@ struct Local {
     by_repo: Vec<Option<Part>>,
     listed: Vec<Listed>,
     reused: Vec<(OsString, Arc<MemoDir>)>,
+}
+
+/// One thread's state during the walk.
+#[derive(Default)]
+struct Local<'g> {
+    found: Found,
+    /// On the calling thread until the helpers run: starts them.
+    grow: Option<&'g dyn Fn()>,
+    /// Entries this thread listed (what [`SOLO_ENTRIES`] counts).
+    entries: usize,
     /// Shared-store directories' stamps, each taken once per scan (per thread).
     store_stamps: HashMap<OsString, Option<Stamp>>,
     /// Name buffers of finished slices, for the next listings: a slice's buffer grows to a
@@ -176,6 +203,8 @@ struct Queue {
     slices: Vec<SliceJob>,
     /// Threads waiting for work.
     waiting: usize,
+    /// Threads walking: the walk is over when all of them wait.
+    running: usize,
     done: bool,
 }
 
@@ -187,7 +216,6 @@ struct Shared<'a> {
     /// `Queue::waiting`, readable without the lock: new work is shared only when someone waits.
     idle: AtomicUsize,
     next_id: AtomicUsize,
-    threads: usize,
 }
 
 pub fn walk(input: &WalkInput) -> WalkOutput {
@@ -203,7 +231,7 @@ pub fn walk(input: &WalkInput) -> WalkOutput {
             });
         }
     }
-    let threads = input.threads.max(1);
+    q.running = 1;
     let sh = Shared {
         input,
         root: Root::open(&input.roots),
@@ -211,19 +239,30 @@ pub fn walk(input: &WalkInput) -> WalkOutput {
         cv: Condvar::new(),
         idle: AtomicUsize::new(0),
         next_id: AtomicUsize::new(0),
-        threads,
     };
-    let locals: Vec<Local> = std::thread::scope(|s| {
-        let handles: Vec<_> = (1..threads).map(|_| s.spawn(|| sh.work())).collect();
-        let mut all = vec![sh.work()];
+    let found: Vec<Found> = std::thread::scope(|s| {
+        let helpers = RefCell::new(Vec::new());
+        // Called at most once, by the calling thread: the pool's size is fixed before any
+        // helper exists, so "every thread waits" still means the walk is over.
+        let grow = || {
+            let n = (input.threads)().max(1);
+            sh.lock().running = n;
+            let mut h = helpers.borrow_mut();
+            h.extend((1..n).map(|_| s.spawn(|| sh.work(None))));
+        };
+        let mut all = vec![sh.work(Some(&grow))];
+        let handles = helpers.into_inner();
         all.extend(handles.into_iter().filter_map(|h| h.join().ok()));
         all
     });
-    assemble(input, locals)
+    let threads_used = found.len();
+    let mut out = assemble(input, found);
+    out.threads_used = threads_used;
+    out
 }
 
 /// Add up what the threads found: per repo, and per listed directory for the memo.
-fn assemble(input: &WalkInput, locals: Vec<Local>) -> WalkOutput {
+fn assemble(input: &WalkInput, found: Vec<Found>) -> WalkOutput {
     let mut out = WalkOutput {
         parts: (0..input.repos.len()).map(|_| Part::default()).collect(),
         memo: Dirs::with_capacity(input.reuse.map_or(0, |m| m.len())),
@@ -231,7 +270,7 @@ fn assemble(input: &WalkInput, locals: Vec<Local>) -> WalkOutput {
     };
     let mut per_dir: HashMap<usize, (ContentSum, bool, Vec<LinkMemo>)> = HashMap::new();
     let mut listed = Vec::new();
-    for local in locals {
+    for local in found {
         for (id, repo, mut part) in local.parts {
             if input.record {
                 let e = per_dir.entry(id).or_default();
@@ -278,9 +317,19 @@ impl Shared<'_> {
         self.q.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn work(&self) -> Local {
-        let mut local = Local::default();
+    /// Walk until every thread waits; `grow` (on the calling thread) starts the helpers.
+    fn work(&self, grow: Option<&dyn Fn()>) -> Found {
+        let mut local = Local {
+            grow,
+            ..Local::default()
+        };
+        let solo_since = std::time::Instant::now();
         loop {
+            if local.grow.is_some()
+                && (local.entries > SOLO_ENTRIES || solo_since.elapsed() > SOLO_TIME)
+            {
+                self.grow(&mut local);
+            }
             // Own work first (slices before directories: they hold descriptors and memory).
             let job = match local.slices.pop() {
                 Some(s) => Ok(s),
@@ -300,7 +349,7 @@ impl Shared<'_> {
                 self.share(&mut local);
             }
         }
-        local
+        local.found
     }
 
     /// A job from the common queue, or `None` once every thread waits for one (then nobody
@@ -318,7 +367,7 @@ impl Shared<'_> {
                 return None;
             }
             q.waiting += 1;
-            if q.waiting == self.threads {
+            if q.waiting == q.running {
                 q.done = true;
                 self.cv.notify_all();
                 return None;
@@ -366,6 +415,10 @@ impl Shared<'_> {
     /// Queue a slice, handing it straight to a waiting thread when there is one (a lister may
     /// be busy with one directory for a long time), or stat it here when enough are queued.
     fn push_slice(&self, job: SliceJob, local: &mut Local) {
+        // A big directory is the one place a lone thread could stay busy for long.
+        if local.grow.is_some() && local.entries > SOLO_ENTRIES {
+            self.grow(local);
+        }
         if self.idle.load(Ordering::Relaxed) > 0 {
             self.lock().slices.push(job);
             self.cv.notify_one();
@@ -379,13 +432,14 @@ impl Shared<'_> {
     /// Keep what a job counted: per directory when the memo needs per-directory sums, else
     /// folded into the repo's part at once (memory then does not grow with the file count).
     fn keep(&self, local: &mut Local, info: &DirInfo, part: Part) {
+        let found = &mut local.found;
         if self.input.record {
-            local.parts.push((info.id, info.repo, part));
+            found.parts.push((info.id, info.repo, part));
         } else {
-            if local.by_repo.len() <= info.repo {
-                local.by_repo.resize_with(info.repo + 1, || None);
+            if found.by_repo.len() <= info.repo {
+                found.by_repo.resize_with(info.repo + 1, || None);
             }
-            match &mut local.by_repo[info.repo] {
+            match &mut found.by_repo[info.repo] {
                 Some(p) => p.merge(part),
                 slot => *slot = Some(part),
             }
@@ -395,12 +449,19 @@ impl Shared<'_> {
     fn new_id(&self) -> usize {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
+
+    /// Start the helpers (once): this thread's queued work is then shared as they wait.
+    fn grow(&self, local: &mut Local) {
+        if let Some(grow) = local.grow.take() {
+            grow();
+        }
+    }
 }
 
 /// Spare name buffers a thread keeps at most (each up to a slice of names, some kilobytes).
 const MAX_SPARE_NAMES: usize = 2 * MAX_QUEUED_SLICES;
 
-impl Local {
+impl Local<'_> {
     fn names(&mut self) -> Names {
         self.spare_names.pop().unwrap_or_default()
     }
@@ -420,3 +481,6 @@ fn child(dir: &Path, name: &OsStr) -> PathBuf {
     p.push(name);
     p
 }
+
+#[cfg(test)]
+mod tests;

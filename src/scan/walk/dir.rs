@@ -44,7 +44,7 @@ impl Shared<'_> {
             if let Some(m) = memo.get(info.path.as_os_str()).filter(same) {
                 let m = self.reuse(&info, m, &mut part, local);
                 self.keep(local, &info, part);
-                local.reused.push((info.path.into_os_string(), m));
+                local.found.reused.push((info.path.into_os_string(), m));
                 return;
             }
         }
@@ -75,7 +75,7 @@ impl Shared<'_> {
         self.list(&info, &dir, &mut listed, &mut part, local);
         self.keep(local, &info, part);
         if listed.stamp.is_some() {
-            local.listed.push(listed);
+            local.found.listed.push(listed);
         }
     }
 
@@ -108,6 +108,7 @@ impl Shared<'_> {
             if bytes == b"." || bytes == b".." {
                 continue;
             }
+            local.entries += 1;
             let utf8 = name.to_str().ok();
             if utf8.is_none() {
                 let path = info.path.join(OsStr::from_bytes(bytes));
@@ -132,6 +133,9 @@ impl Shared<'_> {
                 }
                 self.push_subdir(info, OsStr::from_bytes(bytes), Some(dir), local);
                 continue;
+            }
+            if let BlobName::Temp { .. } = class {
+                (self.input.temp_seen)();
             }
             let kind = match (info.section, ft) {
                 (Section::Blobs, _) if class == BlobName::Lock => continue,
@@ -207,6 +211,9 @@ impl Shared<'_> {
         }
         for name in &m.subdirs {
             self.push_subdir(info, name, None, local);
+        }
+        if !m.temps.is_empty() {
+            (self.input.temp_seen)();
         }
         for name in &m.temps {
             let path = info.path.join(name);

@@ -1,0 +1,82 @@
+//! The walk's thread use: small caches stay on the calling thread, big ones grow a pool, and
+//! the temp-file hook fires exactly when there is a temp file. Totals are checked too, so a
+//! walk that skipped work to stay solo would fail.
+
+use std::fs;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::{RepoWalk, SOLO_ENTRIES, WalkInput, WalkOutput, walk};
+use crate::scan::shared::RootPaths;
+
+const SHA: &str = "4a9a5b1a4d6dcb47e8b5b4c0c2f1d8ef5e7cba3d1b6f7a0c9e8d7c6b5a4f3e2d";
+
+/// A repo folder with `files` blobs of 3 bytes (and a temp file when asked).
+fn repo(root: &Path, files: usize, temp: bool) -> RepoWalk {
+    let dir = root.join("models--o--m");
+    fs::create_dir_all(dir.join("blobs")).unwrap();
+    fs::create_dir_all(dir.join("snapshots").join("c0ffee")).unwrap();
+    for i in 0..files {
+        fs::write(
+            dir.join("blobs").join(format!("{i:04}{}", &SHA[4..])),
+            "abc",
+        )
+        .unwrap();
+    }
+    if temp {
+        let name = format!("{SHA}.0123abcd.incomplete");
+        fs::write(dir.join("blobs").join(name), "ab").unwrap();
+    }
+    RepoWalk {
+        dir,
+        want_commit: None,
+    }
+}
+
+fn run(root: &Path, r: RepoWalk, threads: &(dyn Fn() -> usize + Sync)) -> (WalkOutput, usize) {
+    let seen = AtomicUsize::new(0);
+    let temp_seen = || {
+        seen.fetch_add(1, Ordering::Relaxed);
+    };
+    let repos = [r];
+    let input = WalkInput {
+        roots: RootPaths {
+            root,
+            root_real: None,
+        },
+        repos: &repos,
+        reuse: None,
+        record: false,
+        started: 0.0,
+        racy_window: std::time::Duration::ZERO,
+        threads,
+        temp_seen: &temp_seen,
+    };
+    let out = walk(&input);
+    (out, seen.load(Ordering::Relaxed))
+}
+
+#[test]
+fn a_small_cache_is_walked_on_the_calling_thread_without_sizing_a_pool() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = repo(tmp.path(), 20, false);
+    let (out, temps) = run(tmp.path(), r, &|| panic!("pool sized for 20 files"));
+    assert_eq!(out.threads_used, 1);
+    assert_eq!(out.parts[0].content.files, 20);
+    assert_eq!(out.parts[0].content.bytes, 60);
+    assert_eq!(temps, 0, "no temp file, no /proc/locks read");
+}
+
+#[test]
+fn a_big_cache_grows_the_pool_and_counts_every_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = SOLO_ENTRIES * 3;
+    let r = repo(tmp.path(), files, true);
+    let (out, temps) = run(tmp.path(), r, &|| 2);
+    assert_eq!(out.threads_used, 2);
+    assert_eq!(out.parts[0].content.files, files as u64);
+    assert_eq!(out.parts[0].content.bytes, 3 * files as u64);
+    assert_eq!(out.parts[0].temps.len(), 1);
+    assert!(out.found_temps);
+    assert!(temps >= 1, "the temp file starts the /proc/locks read");
+}
