@@ -249,7 +249,8 @@ fn scan_targets(
     // Reading /proc/locks waits for an RCU grace period in the kernel (milliseconds, and lock
     // calls host-wide wait meanwhile), so only scans with temp files read it, on a thread beside
     // the walk: from the start when they are expected (the last scan had some), else from the
-    // first temp file the walk meets.
+    // first temp file the walk meets once it runs on several threads (a walk that stays on one
+    // is over before such a thread would start; then it is read after the walk).
     let mut out = walk::walk(&input);
     let temps = out.found_temps;
     let locks = (opts.lock_probe && temps)

@@ -57,7 +57,9 @@ pub struct WalkInput<'a> {
     pub racy_window: std::time::Duration,
     /// How many threads the walk may use, asked only once it needs more than one.
     pub threads: &'a (dyn Fn() -> usize + Sync),
-    /// Called (on any walker thread, maybe often) whenever the walk meets a temp file.
+    /// Called (on any walker thread, maybe often) when the walk meets a temp file, once it
+    /// runs on several threads: a walk that stays alone is over sooner than a thread reading
+    /// `/proc/locks` beside it would start, so its caller reads that afterwards instead.
     pub temp_seen: &'a (dyn Fn() + Sync),
 }
 
@@ -187,6 +189,8 @@ struct Local<'g> {
     grow: Option<&'g dyn Fn()>,
     /// Entries this thread listed (what [`SOLO_ENTRIES`] counts).
     entries: usize,
+    /// A temp file met while alone: tell `temp_seen` if the walk grows.
+    temp_pending: bool,
     /// Shared-store directories' stamps, each taken once per scan (per thread).
     store_stamps: HashMap<OsString, Option<Stamp>>,
     /// Name buffers of finished slices, for the next listings: a slice's buffer grows to a
@@ -454,6 +458,18 @@ impl Shared<'_> {
     fn grow(&self, local: &mut Local) {
         if let Some(grow) = local.grow.take() {
             grow();
+            if local.temp_pending {
+                (self.input.temp_seen)();
+            }
+        }
+    }
+
+    /// A temp file was met: see [`WalkInput::temp_seen`].
+    fn temp_seen(&self, local: &mut Local) {
+        if local.grow.is_some() {
+            local.temp_pending = true;
+        } else {
+            (self.input.temp_seen)();
         }
     }
 }

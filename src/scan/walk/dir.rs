@@ -135,7 +135,7 @@ impl Shared<'_> {
                 continue;
             }
             if let BlobName::Temp { .. } = class {
-                (self.input.temp_seen)();
+                self.temp_seen(local);
             }
             let kind = match (info.section, ft) {
                 (Section::Blobs, _) if class == BlobName::Lock => continue,
@@ -213,7 +213,7 @@ impl Shared<'_> {
             self.push_subdir(info, name, None, local);
         }
         if !m.temps.is_empty() {
-            (self.input.temp_seen)();
+            self.temp_seen(local);
         }
         for name in &m.temps {
             let path = info.path.join(name);

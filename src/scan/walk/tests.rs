@@ -68,6 +68,19 @@ fn a_small_cache_is_walked_on_the_calling_thread_without_sizing_a_pool() {
 }
 
 #[test]
+fn a_small_walk_leaves_reading_proc_locks_to_its_caller() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = repo(tmp.path(), 5, true);
+    let (out, temps) = run(tmp.path(), r, &|| panic!("pool sized for 6 files"));
+    assert_eq!((out.threads_used, out.parts[0].temps.len()), (1, 1));
+    assert!(out.found_temps);
+    assert_eq!(
+        temps, 0,
+        "no thread to read /proc/locks beside a walk this short"
+    );
+}
+
+#[test]
 fn a_big_cache_grows_the_pool_and_counts_every_file() {
     let tmp = tempfile::tempdir().unwrap();
     let files = SOLO_ENTRIES * 3;
