@@ -123,15 +123,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_prefetch_read_equals_a_direct_one() {
-        let direct = read_proc_locks().map(|l| l.len()).map_err(|e| e.kind());
+    fn a_prefetch_read_succeeds_or_fails_as_a_direct_one() {
+        // Lock counts change as other tests run, so compare the outcome, not the contents.
+        let direct = read_proc_locks().map(|_| ()).map_err(|e| e.kind());
         let p = Prefetch::default();
         p.start();
         p.start(); // a second start is a no-op, not a second thread
-        assert_eq!(p.finish().map(|l| l.len()).map_err(|e| e.kind()), direct);
+        assert_eq!(p.finish().map(|_| ()).map_err(|e| e.kind()), direct);
         // Never started: finish reads now.
         let fresh = Prefetch::default().finish();
-        assert_eq!(fresh.map(|l| l.len()).map_err(|e| e.kind()), direct);
+        assert_eq!(fresh.map(|_| ()).map_err(|e| e.kind()), direct);
     }
 
     const SAMPLE: &str = "\
