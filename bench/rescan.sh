@@ -10,7 +10,8 @@
 # other load on the machine disturbs less than wall time), and checks that the two modes export the same
 # hf_cache_bytes and hf_cache_files. Writes bench/.results/rescan.tsv.
 #
-# Environment: BENCH_SEED (default 1), ROUNDS (default 21). Run bench/compare.sh first (it makes the caches).
+# Environment: BENCH_SEED (default 1), ROUNDS (default 21), EXPORTER_ARGS (more flags for the exporter, e.g.
+# "--downloads.lock-probe off" to see the walk without the /proc/locks read). Run bench/compare.sh first (it makes the caches).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -35,7 +36,7 @@ run_mode() {
     local hub=$1 every=$2 port i
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     "$BIN" --cache.dir "$hub" --scan.full-every "$every" --web.listen-address "127.0.0.1:$port" \
-        --log.level warn >"$tmp/exporter.log" 2>&1 &
+        --log.level warn ${EXPORTER_ARGS:-} >"$tmp/exporter.log" 2>&1 &
     pid=$!
     for ((i = 0; i < 100; i++)); do
         curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break

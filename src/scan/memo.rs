@@ -100,6 +100,9 @@ pub struct DirMemo {
     /// Whether the last scan found temp files (`None` before the first): the next scan then
     /// expects some.
     pub found_temps: Option<bool>,
+    /// Whether the last walk needed helper threads: the next one starts with them rather than
+    /// alone (an incremental rescan of a big cache lists little, so it would grow late).
+    pub pooled: bool,
     /// Parsed `trees/<commit>.json` files, by the same rules.
     pub trees: Trees,
     last_full: Option<f64>,

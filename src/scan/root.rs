@@ -90,6 +90,7 @@ pub fn scan_cache(
             opts,
             began,
             expect_temps: m.found_temps != Some(false),
+            pool_now: m.pooled,
         },
         None => Setup::oneshot(opts, began),
     };
@@ -104,6 +105,7 @@ pub fn scan_cache(
     let reused_dirs = out.walk.reused_dirs;
     if let Some(m) = memo {
         m.found_temps = Some(out.walk.found_temps);
+        m.pooled = out.walk.threads_used > 1;
         m.dirs = out.walk.memo;
         m.trees = out.trees;
     }
@@ -166,6 +168,8 @@ struct Setup<'a> {
     opts: ScanOptions,
     began: f64,
     expect_temps: bool,
+    /// Start the walk's helper threads at once (the last walk needed them).
+    pool_now: bool,
 }
 
 impl Setup<'_> {
@@ -177,6 +181,7 @@ impl Setup<'_> {
             opts,
             began,
             expect_temps: false,
+            pool_now: false,
         }
     }
 }
@@ -245,6 +250,7 @@ fn scan_targets(
         racy_window: opts.racy_window,
         threads: &threads,
         temp_seen: &temp_seen,
+        pool_now: setup.pool_now,
     };
     // Reading /proc/locks waits for an RCU grace period in the kernel (milliseconds, and lock
     // calls host-wide wait meanwhile), so only scans with temp files read it, on a thread beside

@@ -61,6 +61,8 @@ pub struct WalkInput<'a> {
     /// runs on several threads: a walk that stays alone is over sooner than a thread reading
     /// `/proc/locks` beside it would start, so its caller reads that afterwards instead.
     pub temp_seen: &'a (dyn Fn() + Sync),
+    /// Start the helpers at once instead of once the walk proves big.
+    pub pool_now: bool,
 }
 
 #[derive(Default)]
@@ -330,7 +332,9 @@ impl Shared<'_> {
         let solo_since = std::time::Instant::now();
         loop {
             if local.grow.is_some()
-                && (local.entries > SOLO_ENTRIES || solo_since.elapsed() > SOLO_TIME)
+                && (self.input.pool_now
+                    || local.entries > SOLO_ENTRIES
+                    || solo_since.elapsed() > SOLO_TIME)
             {
                 self.grow(&mut local);
             }

@@ -34,6 +34,15 @@ fn repo(root: &Path, files: usize, temp: bool) -> RepoWalk {
 }
 
 fn run(root: &Path, r: RepoWalk, threads: &(dyn Fn() -> usize + Sync)) -> (WalkOutput, usize) {
+    run_with(root, r, threads, false)
+}
+
+fn run_with(
+    root: &Path,
+    r: RepoWalk,
+    threads: &(dyn Fn() -> usize + Sync),
+    pool_now: bool,
+) -> (WalkOutput, usize) {
     let seen = AtomicUsize::new(0);
     let temp_seen = || {
         seen.fetch_add(1, Ordering::Relaxed);
@@ -51,6 +60,7 @@ fn run(root: &Path, r: RepoWalk, threads: &(dyn Fn() -> usize + Sync)) -> (WalkO
         racy_window: std::time::Duration::ZERO,
         threads,
         temp_seen: &temp_seen,
+        pool_now,
     };
     let out = walk(&input);
     (out, seen.load(Ordering::Relaxed))
@@ -77,6 +87,19 @@ fn a_small_walk_leaves_reading_proc_locks_to_its_caller() {
     assert_eq!(
         temps, 0,
         "no thread to read /proc/locks beside a walk this short"
+    );
+}
+
+#[test]
+fn a_walk_told_to_pool_starts_helpers_even_for_a_small_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = repo(tmp.path(), 20, true);
+    let (out, temps) = run_with(tmp.path(), r, &|| 2, true);
+    assert_eq!(out.threads_used, 2);
+    assert_eq!(out.parts[0].content.files, 20);
+    assert_eq!(
+        temps, 1,
+        "pooled from the start, so its temp file starts the read"
     );
 }
 
