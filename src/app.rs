@@ -100,7 +100,7 @@ fn oneshot(s: &Settings) -> Snapshot {
     let now = crate::scan::unix_seconds_now();
     let th = coordinator::thresholds(s);
     Snapshot {
-        caches: coordinator::scan_all(s, None)
+        caches: coordinator::scan_all_oneshot(s, now)
             .into_iter()
             .map(|r| snapshot::oneshot(r, th, now))
             .collect(),

@@ -11,7 +11,7 @@ use std::time::Instant;
 use tokio::sync::Mutex;
 
 use crate::config::{LockProbe, ScanMode, Settings};
-use crate::downloads::tracker::{RepoDownloadState, Thresholds, Tracker};
+use crate::downloads::tracker::{OneshotLocks, RepoDownloadState, Thresholds, Tracker};
 use crate::logging;
 use crate::progress_api::RootTotals;
 use crate::repo_ref::RepoRef;
@@ -295,8 +295,28 @@ fn scan_options(s: &Settings) -> ScanOptions {
 
 /// Scan every configured root (blocking). With `memos` (one per cache, kept by the caller
 /// between scans) unchanged directories are reused, unless `scan.full-every` is zero.
-pub fn scan_all(s: &Settings, mut memos: Option<&mut [DirMemo]>) -> Vec<CacheReport> {
-    let opts = scan_options(s);
+pub fn scan_all(s: &Settings, memos: Option<&mut [DirMemo]>) -> Vec<CacheReport> {
+    scan_all_with(s, memos, scan_options(s))
+}
+
+/// Scan every root once for a one-shot command that judges downloads at `now`: locks are
+/// looked up only for temp files whose verdict depends on them.
+pub fn scan_all_oneshot(s: &Settings, now: f64) -> Vec<CacheReport> {
+    let opts = ScanOptions {
+        oneshot_locks: Some(OneshotLocks {
+            now,
+            th: thresholds(s),
+        }),
+        ..scan_options(s)
+    };
+    scan_all_with(s, None, opts)
+}
+
+fn scan_all_with(
+    s: &Settings,
+    mut memos: Option<&mut [DirMemo]>,
+    opts: ScanOptions,
+) -> Vec<CacheReport> {
     let mut out = Vec::with_capacity(s.caches.len());
     for (i, c) in s.caches.iter().enumerate() {
         let memo = match memos.as_deref_mut() {

@@ -71,8 +71,8 @@ impl Prefetch {
 
     /// The read's result: the started one, or a read now if none was started (or its thread
     /// could not be). A failed read is an error, as from [`read_proc_locks`].
-    pub fn finish(self) -> std::io::Result<LockedInodes> {
-        let handle = self.read.into_inner().ok().flatten();
+    pub fn finish(&self) -> std::io::Result<LockedInodes> {
+        let handle = self.read.lock().ok().and_then(|mut h| h.take());
         match handle.map(std::thread::JoinHandle::join) {
             Some(Ok(read)) => read,
             _ => read_proc_locks(),

@@ -159,5 +159,29 @@ pub fn classify_oneshot(now: f64, th: Thresholds, temps: &[TempObservation]) -> 
     Tracker::new(th).observe_repo(now, temps)
 }
 
+/// When a one-shot verdict ([`classify_oneshot`] at `now`) depends on a temp file's lock: only
+/// for a file that is not growing, has no blob beside it and is younger than `abandon_after`.
+/// A one-shot scan looks locks up for those alone, because reading `/proc/locks` costs a kernel
+/// RCU grace period (8-20 ms on our test VM), more than a whole scan of a small cache.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OneshotLocks {
+    pub now: f64,
+    pub th: Thresholds,
+}
+
+impl OneshotLocks {
+    /// Whether the lock can decide the verdict of a temp file with this mtime, its blob not
+    /// yet known (the walk asks this to start the read early).
+    pub fn may_matter(&self, mtime: f64) -> bool {
+        // Same arithmetic as `observe_repo` on a first sighting.
+        let idle = (self.now - mtime.min(self.now)).max(0.0);
+        idle >= self.th.stall_after && idle < self.th.abandon_after
+    }
+
+    pub fn matters(&self, mtime: f64, blob_exists: bool) -> bool {
+        !blob_exists && self.may_matter(mtime)
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@
 mod chunks;
 pub mod errors;
 mod fsstat;
+mod locks;
 pub mod memo;
 mod repo;
 mod root;
@@ -25,6 +26,7 @@ pub use totals::root_totals;
 
 use crate::blob_name::TempKind;
 use crate::downloads::progress::Progress;
+use crate::downloads::tracker::OneshotLocks;
 use crate::repo_ref::RepoType;
 
 /// What the scan may do beyond counting bytes, and how.
@@ -40,6 +42,9 @@ pub struct ScanOptions {
     /// A directory changed this recently (relative to the scan's start) is listed again next
     /// time: another change could share its timestamp tick. [`memo::RACY_WINDOW`] by default.
     pub racy_window: Duration,
+    /// A one-shot scan's rule for which temp files need their lock looked up; `None` (the
+    /// server, whose tracker also learns from locks whether to trust them) looks up all.
+    pub oneshot_locks: Option<OneshotLocks>,
 }
 
 impl Default for ScanOptions {
@@ -49,6 +54,7 @@ impl Default for ScanOptions {
             threads: 0,
             full_every: Duration::from_secs(600),
             racy_window: memo::RACY_WINDOW,
+            oneshot_locks: None,
         }
     }
 }

@@ -10,12 +10,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::locks::LockLookup;
 use super::memo::Stamp;
 use super::summary::Part;
 use super::walk::RepoWalk;
 use super::{ErrorTally, Reason, RepoStats, TempFile};
 use crate::blob_name::TempKind;
-use crate::downloads::proc_locks::LockedInodes;
 use crate::downloads::progress::{self, Progress};
 use crate::downloads::tree;
 
@@ -76,7 +76,7 @@ pub fn finish(
     folder: &str,
     tree: Option<Tree>,
     mut part: Part,
-    locks: Option<&LockedInodes>,
+    locks: &LockLookup,
     errors: &mut ErrorTally,
 ) -> RepoScan {
     let stats = part.stats();
@@ -85,7 +85,7 @@ pub fn finish(
     temps.sort_by(|a, b| a.name.cmp(&b.name));
     for t in &mut temps {
         t.blob_exists = fs::symlink_metadata(blobs.join(&t.etag)).is_ok();
-        if let Some(locks) = locks {
+        if let Some(locks) = locks.for_temp(t.mtime, t.blob_exists) {
             let lock = root
                 .join(".locks")
                 .join(folder)

@@ -6,6 +6,7 @@ use std::fs;
 use std::path::Path;
 use std::time::Instant;
 
+use super::locks::LockLookup;
 use super::memo::{DirMemo, Dirs};
 use super::repo::{self, Prepared, Tree, TreeMemo, Trees};
 use super::shared::RootPaths;
@@ -15,7 +16,6 @@ use super::{
     unix_seconds,
 };
 use crate::config::CacheSpec;
-use crate::downloads::proc_locks;
 use crate::repo_ref::{RepoRef, RepoType, parse_folder_name};
 
 /// A repo to report on.
@@ -232,15 +232,11 @@ fn scan_targets(
         walks.push(walk);
         trees.push(Some(tree));
     }
-    let prefetch = proc_locks::Prefetch::default();
-    if opts.lock_probe && setup.expect_temps {
-        prefetch.start();
-    }
-    let temp_seen = || {
-        if opts.lock_probe {
-            prefetch.start();
-        }
-    };
+    // The one-shot rule applies only without a memo: the server's tracker needs every lock.
+    let oneshot = opts.oneshot_locks.filter(|_| setup.reuse.is_none());
+    let locks = LockLookup::new(opts.lock_probe, oneshot, setup.expect_temps);
+    let lock_may_matter = |mtime| locks.may_matter(mtime);
+    let temp_seen = || locks.start();
     let input = WalkInput {
         roots: RootPaths { root, root_real },
         repos: &walks,
@@ -249,21 +245,11 @@ fn scan_targets(
         started: setup.began,
         racy_window: opts.racy_window,
         threads: &threads,
+        lock_may_matter: &lock_may_matter,
         temp_seen: &temp_seen,
         pool_now: setup.pool_now,
     };
-    // Reading /proc/locks waits for an RCU grace period in the kernel (milliseconds, and lock
-    // calls host-wide wait meanwhile), so only scans with temp files read it, on a thread beside
-    // the walk: from the start when they are expected (the last scan had some), else from the
-    // first temp file the walk meets once it runs on several threads (a walk that stays on one
-    // is over before such a thread would start; then it is read after the walk).
     let mut out = walk::walk(&input);
-    let temps = out.found_temps;
-    let locks = (opts.lock_probe && temps)
-        .then(|| prefetch.finish().ok())
-        .flatten();
-    let probe_usable = opts.lock_probe && (!temps || locks.is_some());
-    let locks = locks.as_ref();
     let mut parts = std::mem::take(&mut out.parts).into_iter();
     // Each target with its walked part (present targets were walked, in order).
     let walked: Vec<_> = targets
@@ -278,7 +264,7 @@ fn scan_targets(
         let path = root.join(&t.folder);
         let (exists, stats, temps, progress) = match walked {
             Some((tree, part)) => {
-                let s = repo::finish(root, &t.folder, tree, part, locks, errors);
+                let s = repo::finish(root, &t.folder, tree, part, &locks, errors);
                 (true, s.stats, s.temps, s.progress)
             }
             None => (false, RepoStats::default(), Vec::new(), None),
@@ -296,7 +282,7 @@ fn scan_targets(
     });
     Scanned {
         reports,
-        lock_probe_ran: probe_usable,
+        lock_probe_ran: locks.usable(),
         walk: out,
         trees: next_trees,
     }

@@ -57,8 +57,10 @@ pub struct WalkInput<'a> {
     pub racy_window: std::time::Duration,
     /// How many threads the walk may use, asked only once it needs more than one.
     pub threads: &'a (dyn Fn() -> usize + Sync),
-    /// Called (on any walker thread, maybe often) when the walk meets a temp file, once it
-    /// runs on several threads: a walk that stays alone is over sooner than a thread reading
+    /// Whether a temp file with this mtime may need its lock looked up.
+    pub lock_may_matter: &'a (dyn Fn(f64) -> bool + Sync),
+    /// Called (on any walker thread, maybe often) when the walk meets such a temp file, once
+    /// it runs on several threads: a walk that stays alone is over sooner than a thread reading
     /// `/proc/locks` beside it would start, so its caller reads that afterwards instead.
     pub temp_seen: &'a (dyn Fn() + Sync),
     /// Start the helpers at once instead of once the walk proves big.
@@ -468,8 +470,11 @@ impl Shared<'_> {
         }
     }
 
-    /// A temp file was met: see [`WalkInput::temp_seen`].
-    fn temp_seen(&self, local: &mut Local) {
+    /// A temp file with this mtime was met: see [`WalkInput::temp_seen`].
+    fn temp_seen(&self, local: &mut Local, mtime: f64) {
+        if !(self.input.lock_may_matter)(mtime) {
+            return;
+        }
         if local.grow.is_some() {
             local.temp_pending = true;
         } else {

@@ -180,3 +180,46 @@ fn repo_state_combines_its_files() {
     );
     assert_eq!(classify_oneshot(T0, TH, &[]), RepoDownloadState::default());
 }
+
+/// `OneshotLocks::matters` is exact: where it says the lock does not matter, every lock value
+/// gives the same one-shot verdict; where it says it does, held and free give different ones.
+#[test]
+fn oneshot_locks_matter_exactly_where_the_verdict_depends_on_them() {
+    let filter = OneshotLocks { now: T0, th: TH };
+    let ages = [
+        -60.0,
+        0.0,
+        1.0,
+        299.0,
+        300.0,
+        301.0,
+        3_600.0,
+        21_599.0,
+        21_600.0,
+        21_601.0,
+        1e9,
+        f64::NAN,
+    ];
+    for age in ages {
+        for blob in [false, true] {
+            let verdicts: Vec<_> = [None, Some(true), Some(false)]
+                .into_iter()
+                .map(|lock| {
+                    let t = with(temp("a", 10, T0 - age), lock, blob);
+                    flags(&classify_oneshot(T0, TH, &[t]))
+                })
+                .collect();
+            let depends = verdicts[1] != verdicts[2];
+            assert_eq!(
+                filter.matters(T0 - age, blob),
+                depends,
+                "age {age}, blob {blob}"
+            );
+            if !depends {
+                assert!(verdicts.iter().all(|v| *v == verdicts[0]), "age {age}");
+            }
+            // may_matter never rules out a file that matters.
+            assert!(!filter.matters(T0 - age, blob) || filter.may_matter(T0 - age));
+        }
+    }
+}

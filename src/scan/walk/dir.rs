@@ -134,9 +134,6 @@ impl Shared<'_> {
                 self.push_subdir(info, OsStr::from_bytes(bytes), Some(dir), local);
                 continue;
             }
-            if let BlobName::Temp { .. } = class {
-                self.temp_seen(local);
-            }
             let kind = match (info.section, ft) {
                 (Section::Blobs, _) if class == BlobName::Lock => continue,
                 (_, FileType::RegularFile) => Kind::File,
@@ -212,14 +209,13 @@ impl Shared<'_> {
         for name in &m.subdirs {
             self.push_subdir(info, name, None, local);
         }
-        if !m.temps.is_empty() {
-            self.temp_seen(local);
-        }
         for name in &m.temps {
             let path = info.path.join(name);
             match rustix::fs::statat(CWD, &path, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {
-                    self.file(info, name.as_bytes(), &st, part)
+                    if let Some(mtime) = self.file(info, name.as_bytes(), &st, part) {
+                        self.temp_seen(local, mtime);
+                    }
                 }
                 Ok(_) => {}
                 Err(e) => part.errors.io(&path, &e.into()),
@@ -271,7 +267,11 @@ impl Shared<'_> {
                 }
             };
             match FileType::from_raw_mode(st.st_mode) {
-                FileType::RegularFile => self.file(info, name.to_bytes(), &st, &mut part),
+                FileType::RegularFile => {
+                    if let Some(mtime) = self.file(info, name.to_bytes(), &st, &mut part) {
+                        self.temp_seen(local, mtime);
+                    }
+                }
                 FileType::Directory if matches!(kind, Kind::Unknown) => {
                     if info.holds_revisions() {
                         part.revisions += 1;
@@ -294,7 +294,8 @@ impl Shared<'_> {
     }
 
     /// One regular file with its `stat`: a temp file, a blob or a no-symlink snapshot file.
-    fn file(&self, info: &DirInfo, name: &[u8], st: &Stat, part: &mut Part) {
+    /// Returns a temp file's mtime (the caller may start reading `/proc/locks` for it).
+    fn file(&self, info: &DirInfo, name: &[u8], st: &Stat, part: &mut Part) -> Option<f64> {
         let facts = FileFacts::from_stat(st);
         let utf8 = std::str::from_utf8(name).ok();
         if info.section == Section::Blobs && blob_name::has_suffix(name) {
@@ -309,7 +310,7 @@ impl Shared<'_> {
                     lock_held: None,
                     blob_exists: false,
                 });
-                return;
+                return Some(facts.mtime);
             }
         } else if let Some(commit) = &self.input.repos[info.repo].want_commit {
             // No-symlink mode keeps finished files here: `snapshots/<commit>/<path>`.
@@ -319,6 +320,7 @@ impl Shared<'_> {
             }
         }
         part.content.add(facts);
+        None
     }
 
     /// `info.path/name` relative to the repo's `snapshots/`, e.g. `<commit>/sub/file.bin`.

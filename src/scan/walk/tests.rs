@@ -59,6 +59,7 @@ fn run_with(
         started: 0.0,
         racy_window: std::time::Duration::ZERO,
         threads,
+        lock_may_matter: &|_| true,
         temp_seen: &temp_seen,
         pool_now,
     };
