@@ -9,7 +9,7 @@
 #   - the exporter's RSS (/proc/PID/status VmRSS) is sampled every 5 s.
 # Reports requests, socket errors, non-2xx responses, latency, the RSS series, and the scan-error counters.
 #
-# Usage: bench/soak.sh             (env: DURATION=60 REPOS=500 FILES=40)
+# Usage: bench/soak.sh             (env: DURATION=60 REPOS=500 FILES=40; EXPORTER_ARGS for more exporter flags)
 # shellcheck source=bench/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -19,11 +19,12 @@ FILES=${FILES:-40}
 
 need_tools
 echo "machine: $(machine)"
-echo "command: DURATION=$DURATION REPOS=$REPOS FILES=$FILES bench/soak.sh"
+echo "command: DURATION=$DURATION REPOS=$REPOS FILES=$FILES EXPORTER_ARGS='${EXPORTER_ARGS:-}' bench/soak.sh"
 cache=$BENCH_TMP/cache
 read -r n_repos n_files _ < <(gen_cache "$cache" "$REPOS" "$FILES")
 echo "cache: $n_repos repos, $n_files files, churned during the run"
-start_exporter --cache.dir "$cache"
+# shellcheck disable=SC2086  # EXPORTER_ARGS is split into flags on purpose
+start_exporter --cache.dir "$cache" ${EXPORTER_ARGS:-}
 
 cat >"$BENCH_TMP/mix.lua" <<'LUA'
 local paths = {
