@@ -1,10 +1,9 @@
 //! One-shot commands: `scan` (a table like `hf cache ls`, or JSON) and `textfile` (Prometheus
 //! text written atomically for node_exporter's textfile collector).
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
-
-use std::collections::BTreeMap;
 
 use serde::Serialize;
 

@@ -189,8 +189,9 @@ struct Found {
 #[derive(Default)]
 struct Local<'g> {
     found: Found,
-    /// On the calling thread until the helpers run: starts them.
-    grow: Option<&'g dyn Fn()>,
+    /// On the calling thread until the helpers run: what starts them, and since when this
+    /// thread walks alone.
+    grow: Option<(&'g dyn Fn(), std::time::Instant)>,
     /// Entries this thread listed (what [`SOLO_ENTRIES`] counts).
     entries: usize,
     /// A temp file met while alone: tell `temp_seen` if the walk grows.
@@ -328,18 +329,11 @@ impl Shared<'_> {
     /// Walk until every thread waits; `grow` (on the calling thread) starts the helpers.
     fn work(&self, grow: Option<&dyn Fn()>) -> Found {
         let mut local = Local {
-            grow,
+            grow: grow.map(|g| (g, std::time::Instant::now())),
             ..Local::default()
         };
-        let solo_since = std::time::Instant::now();
         loop {
-            if local.grow.is_some()
-                && (self.input.pool_now
-                    || local.entries > SOLO_ENTRIES
-                    || solo_since.elapsed() > SOLO_TIME)
-            {
-                self.grow(&mut local);
-            }
+            self.maybe_grow(&mut local);
             // Own work first (slices before directories: they hold descriptors and memory).
             let job = match local.slices.pop() {
                 Some(s) => Ok(s),
@@ -426,9 +420,7 @@ impl Shared<'_> {
     /// be busy with one directory for a long time), or stat it here when enough are queued.
     fn push_slice(&self, job: SliceJob, local: &mut Local) {
         // A big directory is the one place a lone thread could stay busy for long.
-        if local.grow.is_some() && local.entries > SOLO_ENTRIES {
-            self.grow(local);
-        }
+        self.maybe_grow(local);
         if self.idle.load(Ordering::Relaxed) > 0 {
             self.lock().slices.push(job);
             self.cv.notify_one();
@@ -460,9 +452,14 @@ impl Shared<'_> {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Start the helpers (once): this thread's queued work is then shared as they wait.
-    fn grow(&self, local: &mut Local) {
-        if let Some(grow) = local.grow.take() {
+    /// Start the helpers (once) when the walk has proved big, or at once when told to; this
+    /// thread's queued work is then shared as they wait. A no-op on a helper.
+    fn maybe_grow(&self, local: &mut Local) {
+        let Some((grow, since)) = local.grow else {
+            return;
+        };
+        if self.input.pool_now || local.entries > SOLO_ENTRIES || since.elapsed() > SOLO_TIME {
+            local.grow = None;
             grow();
             if local.temp_pending {
                 (self.input.temp_seen)();

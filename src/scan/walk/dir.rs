@@ -213,9 +213,7 @@ impl Shared<'_> {
             let path = info.path.join(name);
             match rustix::fs::statat(CWD, &path, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {
-                    if let Some(mtime) = self.file(info, name.as_bytes(), &st, part) {
-                        self.temp_seen(local, mtime);
-                    }
+                    self.file(info, name.as_bytes(), &st, part, local)
                 }
                 Ok(_) => {}
                 Err(e) => part.errors.io(&path, &e.into()),
@@ -267,11 +265,7 @@ impl Shared<'_> {
                 }
             };
             match FileType::from_raw_mode(st.st_mode) {
-                FileType::RegularFile => {
-                    if let Some(mtime) = self.file(info, name.to_bytes(), &st, &mut part) {
-                        self.temp_seen(local, mtime);
-                    }
-                }
+                FileType::RegularFile => self.file(info, name.to_bytes(), &st, &mut part, local),
                 FileType::Directory if matches!(kind, Kind::Unknown) => {
                     if info.holds_revisions() {
                         part.revisions += 1;
@@ -294,8 +288,7 @@ impl Shared<'_> {
     }
 
     /// One regular file with its `stat`: a temp file, a blob or a no-symlink snapshot file.
-    /// Returns a temp file's mtime (the caller may start reading `/proc/locks` for it).
-    fn file(&self, info: &DirInfo, name: &[u8], st: &Stat, part: &mut Part) -> Option<f64> {
+    fn file(&self, info: &DirInfo, name: &[u8], st: &Stat, part: &mut Part, local: &mut Local) {
         let facts = FileFacts::from_stat(st);
         let utf8 = std::str::from_utf8(name).ok();
         if info.section == Section::Blobs && blob_name::has_suffix(name) {
@@ -310,7 +303,8 @@ impl Shared<'_> {
                     lock_held: None,
                     blob_exists: false,
                 });
-                return Some(facts.mtime);
+                self.temp_seen(local, facts.mtime);
+                return;
             }
         } else if let Some(commit) = &self.input.repos[info.repo].want_commit {
             // No-symlink mode keeps finished files here: `snapshots/<commit>/<path>`.
@@ -320,7 +314,6 @@ impl Shared<'_> {
             }
         }
         part.content.add(facts);
-        None
     }
 
     /// `info.path/name` relative to the repo's `snapshots/`, e.g. `<commit>/sub/file.bin`.
