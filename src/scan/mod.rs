@@ -10,6 +10,8 @@ mod locks;
 pub mod memo;
 mod repo;
 mod root;
+#[cfg(test)]
+mod root_tests;
 mod shared;
 mod summary;
 mod totals;
