@@ -215,9 +215,12 @@ impl Coordinator {
         let root = self.settings.caches[0].path.clone();
         let th = thresholds(&self.settings);
         let now = now();
-        let t = tokio::task::spawn_blocking(move || scan::root_totals(&root, th, now))
-            .await
-            .unwrap_or_default();
+        let opts = scan_options(&self.settings);
+        let t = tokio::task::spawn_blocking(move || {
+            scan::root_totals(&root, th, now, &|| opts.threads())
+        })
+        .await
+        .unwrap_or_default();
         *view = Some((Instant::now(), t.clone()));
         t
     }
