@@ -10,6 +10,8 @@
 # Reports requests, socket errors, non-2xx responses, latency, the RSS series, and the scan-error counters.
 #
 # Usage: bench/soak.sh             (env: DURATION=60 REPOS=500 FILES=40; EXPORTER_ARGS for more exporter flags)
+#        HEAPTRACK=/tmp/soak bench/soak.sh   runs the exporter under heaptrack (Debian), which writes
+#        /tmp/soak.zst; read it with `heaptrack_print -f /tmp/soak.zst` (peak heap, leaks, top allocators).
 # shellcheck source=bench/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -18,6 +20,10 @@ REPOS=${REPOS:-500}
 FILES=${FILES:-40}
 
 need_tools
+if [[ -n ${HEAPTRACK:-} ]]; then
+    command -v heaptrack >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq heaptrack >/dev/null; }
+    EXP_WRAP=(heaptrack -o "$HEAPTRACK")
+fi
 echo "machine: $(machine)"
 echo "command: DURATION=$DURATION REPOS=$REPOS FILES=$FILES EXPORTER_ARGS='${EXPORTER_ARGS:-}' bench/soak.sh"
 cache=$BENCH_TMP/cache
@@ -25,6 +31,9 @@ read -r n_repos n_files _ < <(gen_cache "$cache" "$REPOS" "$FILES")
 echo "cache: $n_repos repos, $n_files files, churned during the run"
 # shellcheck disable=SC2086  # EXPORTER_ARGS is split into flags on purpose
 start_exporter --cache.dir "$cache" ${EXPORTER_ARGS:-}
+# Under heaptrack EXP_PID is heaptrack's script; RSS is read from the exporter itself.
+RSS_PID=$EXP_PID
+[[ -z ${HEAPTRACK:-} ]] || RSS_PID=$(pgrep -n -f -- "^$BIN .*${URL#http://}")
 
 cat >"$BENCH_TMP/mix.lua" <<'LUA'
 local paths = {
@@ -85,17 +94,20 @@ wrk -t 2 -c 64 -d "${DURATION}s" --latency --timeout 10s -s "$BENCH_TMP/mix.lua"
 WRK_PID=$!
 rss=()
 while kill -0 "$WRK_PID" 2>/dev/null; do
-    rss+=("$(awk '/VmRSS/ {print $2}' "/proc/$EXP_PID/status")")
+    rss+=("$(awk '/VmRSS/ {print $2}' "/proc/$RSS_PID/status")")
     sleep 5
 done
 wait "$WRK_PID"
 touch "$BENCH_TMP/stop"
 wait "$MUT_PID"
 curl -fsS "$URL/metrics" >"$BENCH_TMP/final"
-kill -0 "$EXP_PID" || { say "the exporter died"; exit 1; }
+kill -0 "$RSS_PID" || { say "the exporter died"; exit 1; }
 echo "soak: $(wrk_summary "$BENCH_TMP/wrk.soak")"
 echo "mutator: $(cat "$BENCH_TMP/mutator.log")"
 echo "rss_kib every 5s: ${rss[*]}"
 echo "scans: $(metric hf_cache_scans_total "$BENCH_TMP/final"); scan errors: $(grep '^hf_cache_scan_errors_total' "$BENCH_TMP/final" |
     awk '{print $1 "=" $2}' | sed 's/.*reason="\([a-z_0-9]*\)"}=/\1=/' | tr '\n' ' ')"
+# heaptrack writes its file once the exporter itself has exited.
+[[ -z ${HEAPTRACK:-} ]] || kill -TERM "$RSS_PID"
 stop_exporter
+[[ -z ${HEAPTRACK:-} ]] || echo "heap profile: $HEAPTRACK.zst (heaptrack_print -f $HEAPTRACK.zst)"
