@@ -116,8 +116,13 @@ impl Coordinator {
             tokio::select! {
                 _ = &mut shutdown => return,
                 _ = tick.tick() => {
+                    let arrived = Instant::now();
                     let mut state = self.state.lock().await;
-                    self.scan_locked(&mut state).await;
+                    // A scrape that came before the first scan published scanned itself; a
+                    // walk that finished while this tick waited for it needs no twin.
+                    if self.latest().is_none_or(|(at, _)| at < arrived) {
+                        self.scan_locked(&mut state).await;
+                    }
                 }
             }
         }

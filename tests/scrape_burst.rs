@@ -54,3 +54,38 @@ fn sixty_four_concurrent_scrapes_share_one_walk() {
         "{body}"
     );
 }
+
+/// Interval mode at start-up: a scrape that arrives before the first background scan has
+/// published walks itself, and the loop's first tick, which waited for that walk, must not
+/// walk again right after it. Raced on purpose, several times: scrapes fired as soon as the
+/// port is known.
+#[test]
+fn interval_start_up_scrapes_do_not_double_the_first_walk() {
+    let c = Cache::new();
+    for i in 0..20 {
+        c.repo(&format!("models--org--m{i}"))
+            .snap_file(&"a".repeat(40), "f.bin", 1);
+    }
+    for round in 0..8 {
+        let s = Server::start(
+            BIN.as_ref(),
+            &c.root,
+            &["--scan.mode", "interval", "--scan.interval", "1h"],
+        );
+        let port = s.port;
+        let scrapes: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(move || Server::at(port).get("/metrics")))
+            .collect();
+        for t in scrapes {
+            t.join().unwrap();
+        }
+        // Give a needless second walk time to publish before looking.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let body = s.get("/metrics");
+        assert_eq!(
+            metric(&body, "hf_cache_scans_total", &[]),
+            Some(1.0),
+            "round {round}: {body}"
+        );
+    }
+}
