@@ -109,8 +109,11 @@ impl Shared<'_> {
                 continue;
             }
             local.entries += 1;
-            let utf8 = name.to_str().ok();
-            if utf8.is_none() {
+            // Most names are ASCII (hashes, config files), which is checked a word at a time;
+            // the full UTF-8 validation runs only for other names and where a `str` is needed.
+            let valid = bytes.is_ascii() || std::str::from_utf8(bytes).is_ok();
+            let utf8 = || valid.then(|| std::str::from_utf8(bytes).ok()).flatten();
+            if !valid {
                 let path = info.path.join(OsStr::from_bytes(bytes));
                 part.errors
                     .add(Reason::NonUtf8Name, &path, "file name is not UTF-8");
@@ -119,7 +122,7 @@ impl Shared<'_> {
             // etag is needed only for tree progress.
             let class = match info.section {
                 Section::Blobs if want || blob_name::has_suffix(bytes) => {
-                    utf8.map_or(BlobName::Other, blob_name::classify)
+                    utf8().map_or(BlobName::Other, blob_name::classify)
                 }
                 Section::Blobs | Section::Snapshots => BlobName::Other,
             };
@@ -159,7 +162,7 @@ impl Shared<'_> {
                 }
             }
             if want && remember && info.section == Section::Snapshots {
-                if let (Kind::File, Some(n)) = (kind, utf8) {
+                if let (Kind::File, Some(n)) = (kind, utf8()) {
                     listed.snap_files.extend(self.snap_rel(info, n));
                 }
             }
@@ -290,11 +293,14 @@ impl Shared<'_> {
     /// One regular file with its `stat`: a temp file, a blob or a no-symlink snapshot file.
     fn file(&self, info: &DirInfo, name: &[u8], st: &Stat, part: &mut Part, local: &mut Local) {
         let facts = FileFacts::from_stat(st);
-        let utf8 = std::str::from_utf8(name).ok();
-        if info.section == Section::Blobs && blob_name::has_suffix(name) {
-            if let Some(BlobName::Temp { etag, kind }) = utf8.map(blob_name::classify) {
+        if info.section == Section::Blobs {
+            if let Some((utf8, BlobName::Temp { etag, kind })) = blob_name::has_suffix(name)
+                .then(|| std::str::from_utf8(name).ok())
+                .flatten()
+                .map(|n| (n, blob_name::classify(n)))
+            {
                 part.temps.push(TempFile {
-                    name: utf8.unwrap_or_default().to_owned(),
+                    name: utf8.to_owned(),
                     etag: etag.to_owned(),
                     kind,
                     size: facts.size,
@@ -308,7 +314,9 @@ impl Shared<'_> {
             }
         } else if let Some(commit) = &self.input.repos[info.repo].want_commit {
             // No-symlink mode keeps finished files here: `snapshots/<commit>/<path>`.
-            let rel = utf8.and_then(|n| self.snap_rel(info, n));
+            let rel = std::str::from_utf8(name)
+                .ok()
+                .and_then(|n| self.snap_rel(info, n));
             if let Some(p) = rel.as_deref().and_then(|r| in_commit(r, commit)) {
                 part.want_paths.push(p.to_owned());
             }
