@@ -11,7 +11,7 @@
 //!   preallocation, compression). Old sparse writers (hf_transfer, hf_xet <= 1.2) can make
 //!   `st_size` run ahead; that is capped by the blob size and accepted.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::tree::{TreeEntry, distinct_sizes};
 
@@ -39,17 +39,17 @@ pub fn progress(
     temp_bytes: &HashMap<String, u64>,
 ) -> Progress {
     let sizes = distinct_sizes(entries);
-    let mut seen: HashSet<&str> = HashSet::with_capacity(sizes.len());
+    let mut seen = vec![false; sizes.len()];
     let mut expected: u64 = 0;
     let mut done: u64 = 0;
     for entry in entries {
-        if !seen.insert(entry.etag.as_str()) {
+        let Ok(i) = sizes.binary_search_by(|(etag, _)| (*etag).cmp(entry.etag.as_str())) else {
+            continue;
+        };
+        if std::mem::replace(&mut seen[i], true) {
             continue;
         }
-        let size = sizes
-            .get(entry.etag.as_str())
-            .copied()
-            .unwrap_or(entry.size);
+        let size = sizes[i].1;
         expected = expected.saturating_add(size);
         let got = if is_complete(entry) {
             size
@@ -113,6 +113,22 @@ mod tests {
         let p = progress(&entries, &never, &temps(&[("e", 99)]));
         assert_eq!((p.expected_bytes, p.done_bytes, p.ratio), (10, 10, 1.0));
         assert_eq!(asked.get(), 1, "is_complete asked once per etag");
+    }
+
+    /// The first entry of an etag is the one asked (a no-symlink copy may sit at either path),
+    /// and a repeated etag with a larger size counts with that size, whatever the order.
+    #[test]
+    fn first_entry_of_an_etag_is_asked_and_the_largest_size_counts() {
+        let entries = [
+            entry("z.bin", "e2", 5),
+            entry("b.bin", "e1", 10),
+            entry("a.bin", "e1", 30),
+            entry("y.bin", "e2", 7),
+        ];
+        let p = progress(&entries, &|e| e.path == "b.bin", &HashMap::new());
+        assert_eq!((p.expected_bytes, p.done_bytes), (37, 30));
+        let p = progress(&entries, &|e| e.path == "a.bin", &HashMap::new());
+        assert_eq!((p.expected_bytes, p.done_bytes), (37, 0));
     }
 
     #[test]

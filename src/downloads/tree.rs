@@ -6,7 +6,7 @@
 //! Unknown keys are ignored so a newer writer adding fields does not blind us; an unknown
 //! `format_version` is refused because its fields may mean something else.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
@@ -86,17 +86,25 @@ pub fn parse_tree(json: &str) -> Result<Vec<TreeEntry>, TreeError> {
 /// different sizes (a corrupt tree), the largest wins so progress can never exceed 100%.
 pub fn expected_bytes(entries: &[TreeEntry]) -> u64 {
     distinct_sizes(entries)
-        .values()
-        .fold(0, |sum: u64, n| sum.saturating_add(*n))
+        .iter()
+        .fold(0, |sum: u64, (_, n)| sum.saturating_add(*n))
 }
 
-/// etag → size, deduplicated as described on [`expected_bytes`].
-pub(crate) fn distinct_sizes(entries: &[TreeEntry]) -> HashMap<&str, u64> {
-    let mut sizes: HashMap<&str, u64> = HashMap::new();
-    for e in entries {
-        let slot = sizes.entry(e.etag.as_str()).or_insert(0);
-        *slot = (*slot).max(e.size);
-    }
+/// (etag, size) sorted by etag, one per etag, deduplicated as described on
+/// [`expected_bytes`]. Sorted rather than hashed: every scan runs this for every tree entry,
+/// where SipHash over 64-character etags cost more than the tree's JSON parse, and sorting
+/// has no worst case a crafted tree file could hit.
+pub(crate) fn distinct_sizes(entries: &[TreeEntry]) -> Vec<(&str, u64)> {
+    let mut sizes: Vec<(&str, u64)> = entries.iter().map(|e| (e.etag.as_str(), e.size)).collect();
+    sizes.sort_unstable();
+    // Equal etags are adjacent with the largest size last; keep that one.
+    sizes.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 = later.1;
+        }
+        same
+    });
     sizes
 }
 

@@ -2,7 +2,7 @@
 //! progress (read before the walk, which then collects the names it needs), and what the walk's
 //! sums become: temp files checked against their finished blob and their lock, and progress.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -102,10 +102,11 @@ pub fn finish(
             let e = temp_bytes.entry(t.etag.clone()).or_default();
             *e = (*e).max(b);
         }
-        let blobs: HashSet<&str> = part.want_blobs.iter().map(String::as_str).collect();
-        let paths: HashSet<&str> = part.want_paths.iter().map(String::as_str).collect();
+        // Sorted, not hashed: asked once per tree entry (see `tree::distinct_sizes`).
+        let (blobs, paths) = (sorted(&part.want_blobs), sorted(&part.want_paths));
         let complete = |e: &tree::TreeEntry| {
-            blobs.contains(e.etag.as_str()) || paths.contains(e.path.as_str())
+            blobs.binary_search(&e.etag.as_str()).is_ok()
+                || paths.binary_search(&e.path.as_str()).is_ok()
         };
         progress::progress(&entries, &complete, &temp_bytes)
     });
@@ -115,6 +116,12 @@ pub fn finish(
         temps,
         progress,
     }
+}
+
+fn sorted(v: &[String]) -> Vec<&str> {
+    let mut v: Vec<&str> = v.iter().map(String::as_str).collect();
+    v.sort_unstable();
+    v
 }
 
 /// A commit to measure, its tree listing, and what the memo may keep of it.
