@@ -1,6 +1,7 @@
 //! The binary's commands wired together: resolve settings, then serve or run a one-shot
 //! command. Returns an exit code; `main` only maps errors to codes.
 
+use std::io::{BufWriter, ErrorKind, Write};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -53,19 +54,25 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     };
     match &cli.command {
         Some(Command::CheckConfig) => {
-            print!("{}", describe(&s));
-            if let Some(w) = &web {
-                println!("# web config: {}", describe_web(&w.current()));
-            }
+            to_stdout(|out| {
+                out.write_all(describe(&s).as_bytes())?;
+                match &web {
+                    Some(w) => writeln!(out, "# web config: {}", describe_web(&w.current())),
+                    None => Ok(()),
+                }
+            })?;
             Ok(0)
         }
         Some(Command::Scan { json }) => {
             let snap = oneshot(&s);
-            if *json {
-                println!("{}", serde_json::to_string_pretty(&report::json(&snap))?);
-            } else {
-                print!("{}", report::table(&snap));
-            }
+            to_stdout(|out| {
+                if *json {
+                    serde_json::to_writer_pretty(&mut *out, &report::json(&snap))?;
+                    writeln!(out)
+                } else {
+                    out.write_all(report::table(&snap).as_bytes())
+                }
+            })?;
             Ok(0)
         }
         Some(Command::Textfile { path }) => {
@@ -80,6 +87,19 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         None => serve(s, web),
+    }
+}
+
+/// A one-shot command's output, written to stdout as it is produced (`scan --json` of 500 repos
+/// is 330 KB; no whole-document `String`). A reader that goes away (`| head`) ends the output
+/// quietly, as in a shell pipeline, where `println!` panicked (exit 101).
+fn to_stdout(
+    write: impl FnOnce(&mut BufWriter<std::io::StdoutLock<'static>>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut out = BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    match write(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(()),
+        done => done,
     }
 }
 

@@ -1,5 +1,5 @@
 //! Command-line behaviour: help, configuration errors (exit 2), runtime errors (exit 1),
-//! check-config and textfile.
+//! check-config, textfile and output into a closed pipe.
 
 mod common;
 
@@ -100,4 +100,30 @@ fn textfile_writes_prometheus_text() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names.len(), 2, "{names:?}"); // hub/ and hf.prom
+}
+
+/// `scan | head` and the like: stdout is a pipe whose reader has gone. The command stops
+/// writing and exits 0 without a message; `println!` used to panic there (exit 101).
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let c = Cache::new();
+    c.repo("models--org--t").blob(&h(1), 321);
+    let root = c.root.to_str().unwrap();
+    for args in [
+        &["scan", "--json", "--cache.dir", root][..],
+        &["scan", "--cache.dir", root],
+        &["check-config", "--cache.dir", root],
+    ] {
+        // A stream socket whose reader is gone fails every write with EPIPE, however early it
+        // comes, as such a pipe does (`std::io::pipe` is newer than the crate's Rust 1.85).
+        let (reader, writer) = std::os::unix::net::UnixStream::pair().unwrap();
+        drop(reader);
+        let o = std::process::Command::new(BIN)
+            .args(args)
+            .stdout(std::os::fd::OwnedFd::from(writer))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), "", "{args:?}");
+    }
 }
