@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,12 +19,12 @@ use crate::blob_name::TempKind;
 use crate::downloads::progress::{self, Progress};
 use crate::downloads::tree;
 
-/// A repo folder to walk and the tree listing its progress is measured against.
-pub struct Prepared {
+/// A repo folder to walk, and the tree file its progress is measured against. The walk needs
+/// only the commit (whose snapshot it collects names from), so the tree file itself can be
+/// parsed while the walk runs ([`load_tree`]).
+pub struct Located {
     pub walk: RepoWalk,
-    pub tree: Option<Tree>,
-    /// The tree file's path and settled stamp, when the memo may keep `tree` under them.
-    pub keep: Option<(OsString, Stamp)>,
+    pub tree_file: Option<PathBuf>,
 }
 
 /// The entries of `trees/<commit>.json`.
@@ -42,24 +42,18 @@ pub struct TreeMemo<'a> {
     pub racy_window: Duration,
 }
 
-/// Read R's tree file for `revision` (default `main`), if any.
-pub fn prepare(
-    repo: &Path,
-    revision: Option<&str>,
-    memo: Option<&TreeMemo>,
-    errors: &mut ErrorTally,
-) -> Prepared {
-    let (want_commit, tree, keep) = match load_tree(repo, revision, memo, errors) {
-        Some(Loaded { commit, tree, keep }) => (Some(commit), Some(tree), keep),
-        None => (None, None, None),
-    };
-    Prepared {
+/// The commit `revision` (default `main`) names in R, and its tree file, if R has one.
+pub fn locate(repo: &Path, revision: Option<&str>, errors: &mut ErrorTally) -> Located {
+    let commit = tree_commit(repo, revision, errors);
+    let tree_file = commit
+        .as_ref()
+        .map(|c| repo.join("trees").join(format!("{c}.json")));
+    Located {
         walk: RepoWalk {
             dir: repo.to_path_buf(),
-            want_commit,
+            want_commit: commit,
         },
-        tree,
-        keep,
+        tree_file,
     }
 }
 
@@ -124,22 +118,17 @@ fn sorted(v: &[String]) -> Vec<&str> {
     v
 }
 
-/// A commit to measure, its tree listing, and what the memo may keep of it.
-struct Loaded {
-    commit: String,
-    tree: Tree,
-    keep: Option<(OsString, Stamp)>,
+/// A parsed tree file and what the memo may keep of it.
+pub struct Loaded {
+    pub tree: Tree,
+    /// The tree file's path and settled stamp, when the memo may keep `tree` under them.
+    pub keep: Option<(OsString, Stamp)>,
 }
 
-/// The commit to measure and its tree listing, if the repo has one.
-fn load_tree(
-    repo: &Path,
-    revision: Option<&str>,
-    memo: Option<&TreeMemo>,
-    errors: &mut ErrorTally,
-) -> Option<Loaded> {
-    let trees = repo.join("trees");
-    if !trees.is_dir() {
+/// The commit to measure, when R has `trees/` (a client that writes tree files) and its
+/// revision resolves to a commit id that is safe to put in a file name.
+fn tree_commit(repo: &Path, revision: Option<&str>, errors: &mut ErrorTally) -> Option<String> {
+    if !repo.join("trees").is_dir() {
         return None;
     }
     let rev = revision.unwrap_or("main");
@@ -153,25 +142,25 @@ fn load_tree(
     if commit.is_empty() || commit.contains(['/', '\\']) || commit.starts_with('.') {
         return None;
     }
-    let path = trees.join(format!("{commit}.json"));
+    Some(commit)
+}
+
+/// Parse the tree file at `path`, or reuse the memo's while its stamp is unchanged.
+pub fn load_tree(path: &Path, memo: Option<&TreeMemo>, errors: &mut ErrorTally) -> Option<Loaded> {
     let Some(memo) = memo else {
-        let tree = parse(&path, errors)?;
-        return Some(Loaded {
-            commit,
-            tree,
-            keep: None,
-        });
+        let tree = parse(path, errors)?;
+        return Some(Loaded { tree, keep: None });
     };
     // Stat before reading: a change after the stat shows as a new stamp next time.
-    let stamp = rustix::fs::stat(&path).ok().map(|st| Stamp::from_stat(&st));
+    let stamp = rustix::fs::stat(path).ok().map(|st| Stamp::from_stat(&st));
     let tree = match memo.last.get(path.as_os_str()) {
         Some((s, tree)) if Some(*s) == stamp => tree.clone(),
-        _ => parse(&path, errors)?,
+        _ => parse(path, errors)?,
     };
     let keep = stamp
         .filter(|s| s.settled(memo.started, memo.racy_window))
-        .map(|s| (path.into_os_string(), s));
-    Some(Loaded { commit, tree, keep })
+        .map(|s| (path.as_os_str().to_owned(), s));
+    Some(Loaded { tree, keep })
 }
 
 fn parse(path: &Path, errors: &mut ErrorTally) -> Option<Tree> {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::locks::LockLookup;
 use super::memo::{DirMemo, Dirs};
-use super::repo::{self, Prepared, Tree, TreeMemo, Trees};
+use super::repo::{self, Loaded, Located, Tree, TreeMemo, Trees};
 use super::shared::RootPaths;
 use super::walk::{self, WalkInput, WalkOutput};
 use super::{
@@ -17,6 +17,10 @@ use super::{
 };
 use crate::config::CacheSpec;
 use crate::repo_ref::{RepoRef, RepoType, parse_folder_name};
+
+/// Tree files from which a scan parses them on a thread beside the walk: fewer parse in less
+/// time than starting the thread takes (tens of microseconds).
+pub(super) const TREES_BESIDE_WALK: usize = 16;
 
 /// A repo to report on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,32 +209,36 @@ fn scan_targets(
         started: setup.began,
         racy_window: opts.racy_window,
     });
-    // Refs and tree files of every present target (`None` for an absent one), in order.
+    // The commit of every present target (`None` for an absent one), in order. Each repo keeps
+    // its own tally, merged below in repo order with its tree file's, so counts and samples are
+    // what one thread going through the repos in order would record.
     let present_targets: Vec<Option<&Target>> = targets
         .iter()
         .zip(present)
         .map(|(t, &p)| p.then_some(t))
         .collect();
-    let prepared = chunks::map(present_targets, &threads, errors, |t, errors| {
+    let located = chunks::map(present_targets, &threads, errors, |t, _| {
         t.map(|t| {
+            let mut tally = ErrorTally::default();
             let dir = root.join(&t.folder);
-            repo::prepare(&dir, t.revision.as_deref(), tree_memo.as_ref(), errors)
+            (repo::locate(&dir, t.revision.as_deref(), &mut tally), tally)
         })
     });
-    let mut next_trees = Trees::new();
-    // Per target: `Some(tree)` when present (and walked), `None` when absent.
-    let mut trees: Vec<Option<Option<Tree>>> = Vec::with_capacity(targets.len());
     let mut walks = Vec::new();
-    for p in prepared {
-        let Some(Prepared { walk, tree, keep }) = p else {
-            trees.push(None);
-            continue;
-        };
-        if let (Some((key, stamp)), Some(tree)) = (keep, &tree) {
-            next_trees.insert(key, (stamp, tree.clone()));
+    let mut tree_files = Vec::with_capacity(located.len());
+    let mut tallies = Vec::with_capacity(located.len());
+    for l in located {
+        match l {
+            Some((Located { walk, tree_file }, tally)) => {
+                walks.push(walk);
+                tree_files.push(Some(tree_file));
+                tallies.push(tally);
+            }
+            None => {
+                tree_files.push(None);
+                tallies.push(ErrorTally::default());
+            }
         }
-        walks.push(walk);
-        trees.push(Some(tree));
     }
     // The one-shot rule applies only without a memo: the server's tracker needs every lock.
     let oneshot = opts.oneshot_locks.filter(|_| setup.reuse.is_none());
@@ -249,7 +257,55 @@ fn scan_targets(
         temp_seen: &temp_seen,
         pool_now: setup.pool_now,
     };
-    let mut out = walk::walk(&input);
+    // Tree files are needed only after the walk: parse them beside it when there are enough
+    // to pay for a thread (the walk leaves part of the CPUs idle while the kernel works).
+    let load = || -> Vec<Option<(Option<Loaded>, ErrorTally)>> {
+        tree_files
+            .iter()
+            .map(|f| {
+                f.as_ref().map(|f| {
+                    let mut tally = ErrorTally::default();
+                    let loaded = f
+                        .as_deref()
+                        .and_then(|f| repo::load_tree(f, tree_memo.as_ref(), &mut tally));
+                    (loaded, tally)
+                })
+            })
+            .collect()
+    };
+    let beside = tree_files.iter().flatten().flatten().count() >= TREES_BESIDE_WALK;
+    let (mut out, loaded) = if beside {
+        std::thread::scope(|s| {
+            let trees = s.spawn(load);
+            let out = walk::walk(&input);
+            // A panic while parsing is a bug; re-raise it rather than lose the repos' trees.
+            let loaded = trees
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (out, loaded)
+        })
+    } else {
+        let loaded = load();
+        (walk::walk(&input), loaded)
+    };
+    let mut next_trees = Trees::new();
+    // Per target: `Some(tree)` when present (and walked), `None` when absent.
+    let mut trees: Vec<Option<Option<Tree>>> = Vec::with_capacity(targets.len());
+    for (l, tally) in loaded.into_iter().zip(tallies) {
+        errors.merge(tally);
+        let Some((loaded, tree_tally)) = l else {
+            trees.push(None);
+            continue;
+        };
+        errors.merge(tree_tally);
+        let tree = loaded.map(|Loaded { tree, keep }| {
+            if let Some((key, stamp)) = keep {
+                next_trees.insert(key, (stamp, tree.clone()));
+            }
+            tree
+        });
+        trees.push(Some(tree));
+    }
     let mut parts = std::mem::take(&mut out.parts).into_iter();
     // Each target with its walked part (present targets were walked, in order).
     let walked: Vec<_> = targets
