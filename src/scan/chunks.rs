@@ -1,5 +1,5 @@
-//! An order-preserving parallel map for the per-repo phases around the walk: resolving refs and
-//! parsing tree files before it, checking temp files and measuring progress after it. Those ran
+//! An order-preserving parallel map for the per-repo phases around the walk: resolving refs
+//! before it, checking temp files and measuring progress after it. Those ran
 //! on one thread while the other CPUs idled (about 10 ms of a 500-repo scan here).
 //!
 //! Each chunk counts its errors in its own tally, merged in chunk order, so the counts and the

@@ -1,6 +1,7 @@
 //! One repo folder R before and after the walk: which commit's `trees/<commit>.json` asks for
-//! progress (read before the walk, which then collects the names it needs), and what the walk's
-//! sums become: temp files checked against their finished blob and their lock, and progress.
+//! progress (resolved before the walk, which then collects the names it needs; the file itself
+//! is parsed before or beside the walk), and what the walk's sums become: temp files checked
+//! against their finished blob and their lock, and progress.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
