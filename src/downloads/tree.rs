@@ -82,7 +82,7 @@ impl<'de> Deserialize<'de> for Files {
                 f.write_str("a map of repo paths to file entries")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Files, A::Error> {
-                let mut files = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                let mut files = Vec::new();
                 while let Some((path, file)) = map.next_entry::<String, RawFile<'de>>()? {
                     files.push(pending(path, file));
                 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::locks::LockLookup;
@@ -225,21 +225,16 @@ fn scan_targets(
         })
     });
     let mut walks = Vec::new();
-    let mut tree_files = Vec::with_capacity(located.len());
-    let mut tallies = Vec::with_capacity(located.len());
-    for l in located {
-        match l {
-            Some((Located { walk, tree_file }, tally)) => {
+    // Per target: its tree file and ref errors when present, `None` when absent.
+    let located: Vec<Option<(Option<PathBuf>, ErrorTally)>> = located
+        .into_iter()
+        .map(|l| {
+            l.map(|(Located { walk, tree_file }, tally)| {
                 walks.push(walk);
-                tree_files.push(Some(tree_file));
-                tallies.push(tally);
-            }
-            None => {
-                tree_files.push(None);
-                tallies.push(ErrorTally::default());
-            }
-        }
-    }
+                (tree_file, tally)
+            })
+        })
+        .collect();
     // The one-shot rule applies only without a memo: the server's tracker needs every lock.
     let oneshot = opts.oneshot_locks.filter(|_| setup.reuse.is_none());
     let locks = LockLookup::new(opts.lock_probe, oneshot, setup.expect_temps);
@@ -260,20 +255,20 @@ fn scan_targets(
     // Tree files are needed only after the walk: parse them beside it when there are enough
     // to pay for a thread (the walk leaves part of the CPUs idle while the kernel works).
     let load = || -> Vec<Option<(Option<Loaded>, ErrorTally)>> {
-        tree_files
+        let load_one = |f: &Option<PathBuf>| {
+            let mut tally = ErrorTally::default();
+            let loaded = f
+                .as_deref()
+                .and_then(|f| repo::load_tree(f, tree_memo.as_ref(), &mut tally));
+            (loaded, tally)
+        };
+        located
             .iter()
-            .map(|f| {
-                f.as_ref().map(|f| {
-                    let mut tally = ErrorTally::default();
-                    let loaded = f
-                        .as_deref()
-                        .and_then(|f| repo::load_tree(f, tree_memo.as_ref(), &mut tally));
-                    (loaded, tally)
-                })
-            })
+            .map(|l| l.as_ref().map(|(f, _)| load_one(f)))
             .collect()
     };
-    let beside = tree_files.iter().flatten().flatten().count() >= TREES_BESIDE_WALK;
+    let tree_files = located.iter().flatten().filter(|(f, _)| f.is_some());
+    let beside = tree_files.count() >= TREES_BESIDE_WALK;
     let (mut out, loaded) = if beside {
         std::thread::scope(|s| {
             let trees = s.spawn(load);
@@ -291,12 +286,12 @@ fn scan_targets(
     let mut next_trees = Trees::new();
     // Per target: `Some(tree)` when present (and walked), `None` when absent.
     let mut trees: Vec<Option<Option<Tree>>> = Vec::with_capacity(targets.len());
-    for (l, tally) in loaded.into_iter().zip(tallies) {
-        errors.merge(tally);
-        let Some((loaded, tree_tally)) = l else {
+    for (l, t) in located.into_iter().zip(loaded) {
+        let (Some((_, ref_tally)), Some((loaded, tree_tally))) = (l, t) else {
             trees.push(None);
             continue;
         };
+        errors.merge(ref_tally);
         errors.merge(tree_tally);
         let tree = loaded.map(|Loaded { tree, keep }| {
             if let Some((key, stamp)) = keep {
