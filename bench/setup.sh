@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# bench/setup.sh: install what bench/compare.sh needs, idempotently (a second run only checks and prints versions).
+# bench/setup.sh: install what the bench/ scripts need, idempotently (a second run only checks and prints versions).
 #
 # Runs on a fresh Debian (bookworm) as root or with sudo:
-#   - apt: hyperfine, strace, time (/usr/bin/time -v), python3-venv;
+#   - apt: hyperfine, strace, time (/usr/bin/time -v), python3-venv; valgrind (bench/instructions.sh) and
+#     linux-perf (bench/startup.sh);
 #   - diskus from crates.io, built into bench/.tools (gitignored);
 #   - a venv at bench/.venv with huggingface_hub from PyPI (for the scan_cache_dir contender).
 # Environment: BENCH_UPGRADE=1 re-runs pip install --upgrade even when the venv already imports huggingface_hub.
@@ -11,7 +12,7 @@ set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOOLS=$BENCH_DIR/.tools
 VENV=$BENCH_DIR/.venv
-APT_PACKAGES=(hyperfine strace time python3-venv)
+APT_PACKAGES=(hyperfine strace time python3-venv valgrind linux-perf)
 
 say() { printf 'bench/setup: %s\n' "$*" >&2; }
 
@@ -58,6 +59,8 @@ fi
     echo "hyperfine:       $(hyperfine --version)"
     echo "strace:          $(strace -V | head -n 1)"
     echo "time:            $(/usr/bin/time --version 2>&1 | head -n 1)"
+    echo "valgrind:        $(valgrind --version)"
+    echo "perf:            $(perf --version 2>&1 | head -n 1)"
     echo "diskus:          $("$TOOLS/bin/diskus" --version)"
     echo "venv python:     $("$VENV/bin/python" --version 2>&1)"
     echo "huggingface_hub: $("$VENV/bin/python" -c 'import huggingface_hub; print(huggingface_hub.__version__)')"
