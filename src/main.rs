@@ -1,8 +1,6 @@
 //! Entry point: parse flags, run, map the outcome to an exit code.
-use clap::Parser;
-
 fn main() {
-    let cli = hf_cache_exporter::cli::Cli::parse();
+    let cli = hf_cache_exporter::cli::Cli::from_env();
     let code = match hf_cache_exporter::app::run(cli) {
         Ok(code) => code,
         Err(e) => {

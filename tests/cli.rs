@@ -127,3 +127,30 @@ fn output_into_a_closed_pipe_ends_quietly() {
         assert_eq!(stderr(&o), "", "{args:?}");
     }
 }
+
+/// Flags may follow the subcommand; the environment fills in what no flag gives, and never
+/// overrides a flag, wherever on the command line it is.
+#[test]
+fn environment_never_overrides_a_flag_before_or_after_the_subcommand() {
+    let (env, flag) = (Cache::new(), Cache::new());
+    let env_dir = env.root.to_str().unwrap();
+    let flag_dir = flag.root.to_str().unwrap();
+    let scanned = |args: &[&str]| -> String {
+        let o = std::process::Command::new(BIN)
+            .args(args)
+            .env("HF_CACHE_EXPORTER_CACHE_DIR", env_dir)
+            .output()
+            .unwrap();
+        let v = parse_ok(o, &args);
+        v["caches"][0]["path"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(scanned(&["scan", "--json"]), env_dir);
+    assert_eq!(
+        scanned(&["--cache.dir", flag_dir, "scan", "--json"]),
+        flag_dir
+    );
+    assert_eq!(
+        scanned(&["scan", "--json", "--cache.dir", flag_dir]),
+        flag_dir
+    );
+}
