@@ -5,8 +5,10 @@
 # seed and the generator are unchanged), check that the exporter's `scan --json` equals the generator's expected
 # totals (bench/check_totals.py; a mismatch stops the run), then run ONE hyperfine with every contender side by
 # side (warm page cache), /usr/bin/time -v for each contender's peak RSS, and strace -f -c for the syscalls of the
-# exporter and of the seq_walk baseline. Results land in bench/.results/<preset>/; bench/report.py then rewrites
-# the cache-scan part of docs/benchmarks.md from every preset that has results.
+# exporter and of the seq_walk baseline. The exporter runs twice: as `cargo build --release` links it (dynamic)
+# and as scripts/build-static.sh links it for the Docker image (static PIE: no shared libraries to load at
+# start-up). Results land in bench/.results/<preset>/; bench/report.py then rewrites the cache-scan part of
+# docs/benchmarks.md from every preset that has results.
 #
 # The huge preset (~1M files) only checks that a full scan completes, with bounded RSS and correct numbers: it is
 # generated, verified and timed once per contender that finishes in reasonable time, without hyperfine.
@@ -23,6 +25,7 @@ WARMUP=${BENCH_WARMUP:-3}
 PY=$REPO/bench/.venv/bin/python
 DISKUS=$REPO/bench/.tools/bin/diskus
 BIN=$REPO/target/release/hf-cache-exporter
+STATIC=$REPO/target/static/hf-cache-exporter
 SEQ=$REPO/target/release/examples/seq_walk
 presets=("$@")
 [[ ${#presets[@]} -gt 0 ]] || presets=(medium large)
@@ -36,6 +39,8 @@ done
 
 say "cargo build --release --locked (exporter + examples/seq_walk)"
 cargo build --release --locked --bin hf-cache-exporter --example seq_walk
+say "scripts/build-static.sh (the static PIE the Docker image ships)"
+bash scripts/build-static.sh "$STATIC" >/dev/null
 
 # generate PRESET DIR: (re)generate unless DIR holds a cache from this seed and this generator source.
 generate() {
@@ -82,9 +87,13 @@ for preset in "${presets[@]}"; do
     say "$preset: checking the exporter's totals against the generator's"
     "$BIN" scan --json --cache.dir "$hub" >"$res/scan.json"
     python3 bench/check_totals.py "$res/expected.json" "$res/scan.json" | tee "$res/check.txt"
+    "$STATIC" scan --json --cache.dir "$hub" >"$res/scan.static.json"
+    python3 bench/check_totals.py "$res/expected.json" "$res/scan.static.json" >/dev/null ||
+        die "$preset: the static binary's totals differ from the generator's"
 
     mapfile -t folders < <(cd "$hub" && LC_ALL=C compgen -G '*--*' | LC_ALL=C sort)
-    names=(exporter seq_walk py_walk scan_cache_dir du_sb diskus)
+    # The huge preset times only the first three.
+    names=(exporter seq_walk py_walk scan_cache_dir du_sb diskus exporter_static)
     cmds=(
         "$BIN scan --json --cache.dir $hub"
         "$SEQ $hub"
@@ -92,6 +101,7 @@ for preset in "${presets[@]}"; do
         "$PY $REPO/bench/py_scan_cache_dir.py $hub"
         "du -sb ${folders[*]/#/$hub/}"
         "$DISKUS $hub"
+        "$STATIC scan --json --cache.dir $hub"
     )
     : >"$res/rss.tsv"
     if [[ $preset == huge ]]; then
