@@ -5,7 +5,9 @@ hyperfine runs all of one command's runs, then all of the next one's; on a share
 10-25 % over minutes, that drift lands in the ratio. Here every round runs each command once, in alternating
 order, and the medians are compared, so drift hits every command alike.
 
-    python3 bench/ab.py [--rounds N] [--gap SECONDS] -- CMD_A... -- CMD_B... [-- CMD_C...]
+    python3 bench/ab.py [--rounds N] [--gap SECONDS] [--export-json FILE] -- CMD_A... -- CMD_B... [-- CMD_C...]
+
+--export-json writes each command's median and run times (seconds), in the order given, for scripts.
 
 --gap sleeps between runs. Use it for commands whose cost depends on what ran just before: reading
 /proc/locks waits for a kernel RCU grace period unless something read it a moment earlier, so back-to-back
@@ -13,6 +15,7 @@ runs of a scan that reads it hide that wait (8-20 ms here) and spaced runs show 
 """
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -25,6 +28,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--gap", type=float, default=0.0)
+    ap.add_argument("--export-json")
     ap.add_argument("cmds", nargs=argparse.REMAINDER)
     args = ap.parse_args()
     words = args.cmds[1:] if args.cmds[:1] == ["--"] else args.cmds
@@ -58,6 +62,10 @@ def main():
                     time.sleep(args.gap)
                 times[i].append(run(cmds[i]))
     base = statistics.median(times[0])
+    if args.export_json:
+        with open(args.export_json, "w") as f:
+            json.dump({"results": [{"command": " ".join(c), "median": statistics.median(t), "times": t}
+                                   for c, t in zip(cmds, times)]}, f)
     for c, t in zip(cmds, times):
         t.sort()
         med = statistics.median(t)

@@ -3,7 +3,8 @@
 #
 # A walk is mostly kernel work (open, getdents64, fstatat). Whatever a parallel walker does, it cannot finish one
 # walk's work faster than the machine finishes two independent copies of it divided by two. So this script times,
-# in one hyperfine run per preset (default: medium large; the caches bench/compare.sh generated):
+# interleaved round by round with bench/ab.py (medians; this VM's speed drifts too much for one command's runs
+# after another's), per preset (default: medium large; the caches bench/compare.sh generated):
 #   - seq_walk            one sequential walk (examples/seq_walk.rs, the 1.00 baseline of compare.sh)
 #   - seq_walk x2         two sequential walks at once, as two processes
 #   - exporter threads=1  hf-cache-exporter scan --json --scan.threads 1
@@ -11,7 +12,7 @@
 # and prints the ceiling: (seq_walk x2) / (2 x seq_walk), the best ratio to seq_walk that a perfectly parallel
 # walk doing seq_walk's work could reach here; and the exporter's own speed-up from its second thread.
 #
-# Environment: BENCH_SEED (default 1), BENCH_RUNS (default 20), BENCH_WARMUP (default 3).
+# Environment: BENCH_SEED (default 1), BENCH_RUNS (rounds, default 20), BENCH_WARMUP (default 3).
 # Writes bench/.results/scaling.tsv. Not a CI test: the numbers depend on the machine and on its load.
 set -euo pipefail
 
@@ -26,7 +27,6 @@ presets=("$@")
 
 say() { printf '[%s] scaling: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
-command -v hyperfine >/dev/null || { say "hyperfine missing: run bash bench/setup.sh"; exit 1; }
 cargo build --release --locked -q --bin hf-cache-exporter --example seq_walk
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -37,15 +37,14 @@ printf 'preset\tseq_walk_s\tseq_walk_x2_s\tceiling\texporter_t1_s\texporter_t2_s
 for preset in "${presets[@]}"; do
     hub=bench/.cache/$preset-s$SEED/hub
     [[ -d $hub ]] || { say "$hub missing: run bash bench/compare.sh $preset first"; exit 1; }
-    hyperfine -N --warmup "$WARMUP" --min-runs "$RUNS" --export-json "$tmp/h.json" \
-        -n seq_walk "$SEQ $hub" \
-        -n seq_walk_x2 "sh -c '$SEQ $hub >/dev/null & $SEQ $hub >/dev/null; wait'" \
-        -n exporter_t1 "$BIN scan --json --scan.threads 1 --cache.dir $hub" \
-        -n exporter_t2 "$BIN scan --json --scan.threads 2 --cache.dir $hub" >&2
-    python3 - "$tmp/h.json" "$preset" >>"$out" <<'EOF'
+    python3 bench/ab.py --rounds "$RUNS" --warmup "$WARMUP" --export-json "$tmp/ab.json" -- \
+        "$SEQ" "$hub" -- \
+        sh -c "$SEQ $hub >/dev/null & $SEQ $hub >/dev/null; wait" -- \
+        "$BIN" scan --json --scan.threads 1 --cache.dir "$hub" -- \
+        "$BIN" scan --json --scan.threads 2 --cache.dir "$hub" >&2
+    python3 - "$tmp/ab.json" "$preset" >>"$out" <<'EOF'
 import json, sys
-r = {x["command"]: x["mean"] for x in json.load(open(sys.argv[1]))["results"]}
-one, two, t1, t2 = r["seq_walk"], r["seq_walk_x2"], r["exporter_t1"], r["exporter_t2"]
+one, two, t1, t2 = (x["median"] for x in json.load(open(sys.argv[1]))["results"])
 print("\t".join([sys.argv[2]] + [f"{v:.4f}" for v in (one, two)] + [f"{two / (2 * one):.2f}"]
                 + [f"{v:.4f}" for v in (t1, t2)] + [f"{t1 / t2:.2f}", f"{t2 / one:.2f}"]))
 EOF
