@@ -173,7 +173,10 @@ def targets(summaries):
                  f"{huge / 1024:.1f} MiB" if huge else "not run"))
     out = ["Targets of issue #5 and the exporter's figures in the runs below:", "",
            "| target | wanted | measured |", "|---|---|---|"]
-    return out + [f"| {a} | {b} | {c} |" for a, b, c in rows] + [""]
+    out += [f"| {a} | {b} | {c} |" for a, b, c in rows] + [""]
+    return out + ["These ratios come from one hyperfine per preset, which runs each contender's runs after the previous",
+                  "one's, so this VM's drift (10-30 % within minutes) lands in them; the session sections below compare",
+                  "builds and the baseline round by round (`bench/ab.py`) and measure the machine's parallel ceiling.", ""]
 
 
 def splice(doc, new_block):
