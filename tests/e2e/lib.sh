@@ -141,7 +141,8 @@ http_get() {
 
 # start_exporter ARGS...: run "$HFCE_BIN ARGS... --web.listen-address 127.0.0.1:PORT" in the background on a free
 # port, wait for /healthz, and set EXPORTER_URL (http://127.0.0.1:PORT), EXPORTER_ADDR, EXPORTER_PID, EXPORTER_LOG.
-# Retries with a new port if another process grabbed the port in the meantime.
+# Retries with a new port if another process grabbed the port in the meantime. EXPORTER_LISTEN_HOST replaces
+# 127.0.0.1 in the flag (e.g. `localhost`, to make the exporter resolve a name); it must still listen there.
 start_exporter() {
     [[ -x $HFCE_BIN ]] || die "exporter binary '$HFCE_BIN' missing; build it (cargo build --release) or set HFCE_BIN"
     local attempt port pid logf
@@ -149,7 +150,7 @@ start_exporter() {
         port=$(free_port)
         _E2E_SEQ=$((_E2E_SEQ + 1))
         logf=$E2E_TMP/exporter.$_E2E_SEQ.log
-        "$HFCE_BIN" "$@" --web.listen-address "127.0.0.1:$port" >"$logf" 2>&1 &
+        "$HFCE_BIN" "$@" --web.listen-address "${EXPORTER_LISTEN_HOST:-127.0.0.1}:$port" >"$logf" 2>&1 &
         pid=$!
         track_pid "$pid" "$logf"
         if wait_http "http://127.0.0.1:$port/healthz" 15 "$pid"; then

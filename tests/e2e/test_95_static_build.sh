@@ -67,18 +67,9 @@ log "ok: same scan --json as the dynamic binary; $(cat "$E2E_TMP/check.txt")"
 grep -qE '^[^#]*[[:space:]]localhost([[:space:]]|$)' /etc/hosts || die "/etc/hosts has no localhost entry to resolve"
 repos=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["caches"][0]["repos"]))' \
     "$E2E_TMP/scan.static.json")
-for attempt in 1 2 3; do
-    port=$(free_port)
-    logf=$E2E_TMP/serve.$attempt.log
-    "$STATIC_BIN" --cache.dir "$E2E_TMP/small/hub" --web.listen-address "localhost:$port" >"$logf" 2>&1 &
-    pid=$!
-    track_pid "$pid" "$logf"
-    if wait_http "http://127.0.0.1:$port/healthz" 15 "$pid"; then
-        break
-    fi
-    grep -qiE 'address (already )?in use|os error 98' "$logf" || die "static binary did not serve: $(tail -n 5 "$logf")"
-done
-http_get "http://127.0.0.1:$port/metrics" >"$E2E_TMP/metrics.txt" || die "GET /metrics from the static binary failed"
+HFCE_BIN=$STATIC_BIN EXPORTER_LISTEN_HOST=localhost start_exporter --cache.dir "$E2E_TMP/small/hub"
+[[ $(readlink "/proc/$EXPORTER_PID/exe") == "$STATIC_BIN" ]] || die "the exporter started is not $STATIC_BIN"
+http_get "$EXPORTER_URL/metrics" >"$E2E_TMP/metrics.txt" || die "GET /metrics from the static binary failed"
 got=$(grep -c '^hf_cache_exists{' "$E2E_TMP/metrics.txt" || true)
 [[ $got -eq $repos ]] || die "static binary: $got hf_cache_exists series, want $repos (one per repo)"
-log "ok: the static binary serves on localhost:$port, $got hf_cache_exists series"
+log "ok: the static binary serves on localhost:${EXPORTER_ADDR#*:}, $got hf_cache_exists series"
