@@ -12,6 +12,9 @@ use crate::listen::ListenAddr;
 use crate::logging::{Level, LogFormat};
 use crate::repo_ref::RepoRef;
 
+/// Parse with [`Cli::from_env`] or [`Cli::parse_args`]: the derived `parse`/`try_parse_from`
+/// build the command without the subcommands' copies of the flags, so they reject a flag
+/// after a subcommand (`scan --cache.dir X`).
 #[derive(Debug, Parser)]
 #[command(
     name = "hf-cache-exporter",
