@@ -3,7 +3,8 @@
 #
 # Runs as root on a fresh Debian bookworm (CI) or on a machine where it already ran (then it only checks and
 # prints versions, in a second or two). It installs:
-#   - apt: the Debian Prometheus stack plus the small tools the test scripts use;
+#   - apt: the Debian Prometheus stack plus the small tools the test scripts use (binutils: readelf, for the
+#     static-build test);
 #   - a Python venv at $E2E_VENV (default /opt/hfce-e2e-venv) with the PyPI packages the tests import;
 #   - whatever the fragments tests/e2e/setup.d/*.sh add (sourced in name order, after the base install).
 # Environment: E2E_VENV (venv path), E2E_UPGRADE=1 (re-run pip install --upgrade even if the venv is complete).
@@ -13,7 +14,7 @@ E2E_VENV=${E2E_VENV:-/opt/hfce-e2e-venv}
 export E2E_VENV
 E2E_SETUP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-E2E_APT_PACKAGES=(prometheus prometheus-alertmanager prometheus-node-exporter curl jq strace procps)
+E2E_APT_PACKAGES=(prometheus prometheus-alertmanager prometheus-node-exporter curl jq strace procps binutils)
 E2E_PIP_PACKAGES=(huggingface_hub kubernetes-validate jsonschema pyyaml requests)
 # Import names of E2E_PIP_PACKAGES, used to decide whether the venv is already complete.
 E2E_PIP_IMPORTS=(huggingface_hub kubernetes_validate jsonschema yaml requests)
