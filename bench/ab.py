@@ -24,7 +24,8 @@ import time
 
 
 def main():
-    ap = argparse.ArgumentParser(usage=__doc__)
+    # The docstring is the help text, not a usage format: its "%" signs are not placeholders.
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--gap", type=float, default=0.0)
