@@ -5,7 +5,9 @@
 # seed and the generator are unchanged), check that the exporter's `scan --json` equals the generator's expected
 # totals (bench/check_totals.py; a mismatch stops the run), then run ONE hyperfine with every contender side by
 # side (warm page cache), /usr/bin/time -v for each contender's peak RSS, and strace -f -c for the syscalls of the
-# exporter and of the seq_walk baseline. The exporter runs twice: as `cargo build --release` links it (dynamic)
+# exporter and of the seq_walk baseline. Two more rows are the reference walkers, examples/par_walk.rs on
+# one thread (raw getdents64 + fstatat) and on two (split inside directories): the floor for this design on this
+# machine, doing none of the exporter's other work. The exporter runs twice: as `cargo build --release` links it (dynamic)
 # and as scripts/build-static.sh links it for the Docker image (static PIE: no shared libraries to load at
 # start-up). Results land in bench/.results/<preset>/; bench/report.py then rewrites the cache-scan part of
 # docs/benchmarks.md from every preset that has results.
@@ -27,6 +29,7 @@ DISKUS=$REPO/bench/.tools/bin/diskus
 BIN=$REPO/target/release/hf-cache-exporter
 STATIC=$REPO/target/static/hf-cache-exporter
 SEQ=$REPO/target/release/examples/seq_walk
+PAR=$REPO/target/release/examples/par_walk
 presets=("$@")
 [[ ${#presets[@]} -gt 0 ]] || presets=(medium large)
 
@@ -37,8 +40,8 @@ for tool in hyperfine strace /usr/bin/time "$DISKUS" "$PY"; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found; run bench/setup.sh first"
 done
 
-say "cargo build --release --locked (exporter + examples/seq_walk)"
-cargo build --release --locked --bin hf-cache-exporter --example seq_walk
+say "cargo build --release --locked (exporter + examples/seq_walk, examples/par_walk)"
+cargo build --release --locked --bin hf-cache-exporter --example seq_walk --example par_walk
 say "scripts/build-static.sh (the static PIE the Docker image ships)"
 bash scripts/build-static.sh "$STATIC" >/dev/null
 
@@ -93,7 +96,12 @@ for preset in "${presets[@]}"; do
 
     mapfile -t folders < <(cd "$hub" && LC_ALL=C compgen -G '*--*' | LC_ALL=C sort)
     # The huge preset times only the first three.
-    names=(exporter seq_walk py_walk scan_cache_dir du_sb diskus exporter_static)
+    # The reference walkers must add up what seq_walk does, or their times mean nothing.
+    for threads in 1 2; do
+        cmp -s <("$SEQ" "$hub") <("$PAR" "$threads" "$hub") ||
+            die "$preset: par_walk $threads's per-repo totals differ from seq_walk's"
+    done
+    names=(exporter seq_walk py_walk scan_cache_dir du_sb diskus exporter_static raw_walk par_walk)
     cmds=(
         "$BIN scan --json --cache.dir $hub"
         "$SEQ $hub"
@@ -102,6 +110,8 @@ for preset in "${presets[@]}"; do
         "du -sb ${folders[*]/#/$hub/}"
         "$DISKUS $hub"
         "$STATIC scan --json --cache.dir $hub"
+        "$PAR 1 $hub"
+        "$PAR 2 $hub"
     )
     : >"$res/rss.tsv"
     if [[ $preset == huge ]]; then
