@@ -112,15 +112,17 @@ impl Coordinator {
         let mut tick = tokio::time::interval(self.settings.scan_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
+        let mut first_tick = true;
         loop {
             tokio::select! {
                 _ = &mut shutdown => return,
                 _ = tick.tick() => {
-                    let arrived = Instant::now();
                     let mut state = self.state.lock().await;
-                    // A scrape that came before the first scan published scanned itself; a
-                    // walk that finished while this tick waited for it needs no twin.
-                    if self.latest().is_none_or(|(at, _)| at < arrived) {
+                    // In this mode only scrapes that come before the first result walk, so a
+                    // first tick that finds one needs no twin of it. "Found before the tick"
+                    // is not the test: under load this task may first run after such a walk.
+                    let first = std::mem::replace(&mut first_tick, false);
+                    if !(first && self.latest().is_some()) {
                         self.scan_locked(&mut state).await;
                     }
                 }
