@@ -70,6 +70,23 @@ fn path_of(c: std::ffi::CString) -> PathBuf {
     OsString::from_vec(c.into_bytes()).into()
 }
 
+/// A repo folder's paths as link resolution compares them, normalised once per thread and repo
+/// instead of once per link: re-parsing a long cache path twice per link was most of a link's
+/// user-space work (callgrind).
+pub struct RepoPaths {
+    /// `R/blobs`, the folder shared-store links sit in.
+    blobs: PathBuf,
+    repo: PathBuf,
+}
+
+impl RepoPaths {
+    pub fn new(repo_dir: &Path) -> Self {
+        let repo = normalize(repo_dir);
+        let blobs = join_normalized(&repo, Path::new("blobs"));
+        Self { blobs, repo }
+    }
+}
+
 /// A shared-store file a link led to.
 pub struct Reached {
     pub facts: FileFacts,
@@ -81,7 +98,7 @@ pub struct Reached {
 /// Links followed before giving up with [`Reason::Loop`] (the kernel allows 40; the store needs 1).
 const MAX_HOPS: usize = 8;
 
-/// Resolve `link` (in `blobs` of `repo`) one hop at a time, each hop checked to stay inside the
+/// Resolve `link` (in `R/blobs`, of `paths`) one hop at a time, each hop checked to stay inside the
 /// root, so a store entry that is itself a link to somewhere else is not followed out. The
 /// target's facts when it is a regular file in the root but outside the repo (inside the repo it
 /// is counted where it lives). `first` is the link's open directory and name, when the walk
@@ -89,13 +106,13 @@ const MAX_HOPS: usize = 8;
 pub fn shared_target(
     link: &Path,
     first: Option<(BorrowedFd, &CStr)>,
-    (blobs, repo): (&Path, &Path),
+    paths: &RepoPaths,
     root: &Root,
     stamp_dir: &mut dyn FnMut(&Path) -> Option<Stamp>,
     errors: &mut ErrorTally,
 ) -> Option<Reached> {
     let mut hop = link.to_path_buf();
-    let mut dir = blobs.to_path_buf();
+    let mut dir = paths.blobs.clone();
     for i in 0..MAX_HOPS {
         let target = match (i, first) {
             (0, Some((fd, name))) => rustix::fs::readlinkat(fd, name, Vec::new()).map(path_of),
@@ -108,7 +125,7 @@ pub fn shared_target(
                 return None;
             }
         };
-        let resolved = normalize_join(&dir, &target);
+        let resolved = join_normalized(&dir, &target);
         if !root.contains(&resolved) {
             return None;
         }
@@ -124,7 +141,7 @@ pub fn shared_target(
             }
             Ok(st)
                 if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
-                    && within(&resolved, &normalize(repo)).is_none() =>
+                    && within(&resolved, &paths.repo).is_none() =>
             {
                 let facts = FileFacts::from_stat(&st);
                 return Some(Reached { facts, store_dir });
@@ -157,29 +174,43 @@ fn normalize(p: &Path) -> PathBuf {
 fn normalize_join(base: &Path, p: &Path) -> PathBuf {
     let (base, p) = (base.as_os_str().as_bytes(), p.as_os_str().as_bytes());
     let mut out = Vec::with_capacity(base.len() + p.len());
-    for part in [base, p] {
-        if part.first() == Some(&b'/') {
-            out.clear();
-            out.push(b'/');
-        }
-        for seg in part.split(|&b| b == b'/') {
-            match seg {
-                b"" | b"." => {}
-                b".." => match out.iter().rposition(|&b| b == b'/') {
-                    None => out.clear(),
-                    Some(0) => out.truncate(1),
-                    Some(i) => out.truncate(i),
-                },
-                name => {
-                    if !out.is_empty() && out.last() != Some(&b'/') {
-                        out.push(b'/');
-                    }
-                    out.extend_from_slice(name);
+    push_normalized(&mut out, base);
+    push_normalized(&mut out, p);
+    PathBuf::from(OsString::from_vec(out))
+}
+
+/// `normalize_join(base, p)` for a `base` that is already normalised: only `p` is parsed. (After
+/// `base`'s segments, `normalize_join` holds exactly `normalize(base)`, so the two agree.)
+fn join_normalized(base: &Path, p: &Path) -> PathBuf {
+    let (base, p) = (base.as_os_str().as_bytes(), p.as_os_str().as_bytes());
+    let mut out = Vec::with_capacity(base.len() + 1 + p.len());
+    out.extend_from_slice(base);
+    push_normalized(&mut out, p);
+    PathBuf::from(OsString::from_vec(out))
+}
+
+/// Append `part`'s segments to the normalised path in `out`, resolving `.` and `..` lexically.
+fn push_normalized(out: &mut Vec<u8>, part: &[u8]) {
+    if part.first() == Some(&b'/') {
+        out.clear();
+        out.push(b'/');
+    }
+    for seg in part.split(|&b| b == b'/') {
+        match seg {
+            b"" | b"." => {}
+            b".." => match out.iter().rposition(|&b| b == b'/') {
+                None => out.clear(),
+                Some(0) => out.truncate(1),
+                Some(i) => out.truncate(i),
+            },
+            name => {
+                if !out.is_empty() && out.last() != Some(&b'/') {
+                    out.push(b'/');
                 }
+                out.extend_from_slice(name);
             }
         }
     }
-    PathBuf::from(OsString::from_vec(out))
 }
 
 /// `p` relative to `base` when `p` is `base` or below it (`Path::strip_prefix`), for normalised
@@ -200,7 +231,7 @@ fn within<'p>(p: &'p Path, base: &Path) -> Option<&'p Path> {
 
 #[cfg(test)]
 mod tests {
-    use super::{normalize, normalize_join, within};
+    use super::{join_normalized, normalize, normalize_join, within};
     use proptest::prelude::*;
     use std::path::{Component, Path, PathBuf};
 
@@ -256,6 +287,7 @@ mod tests {
             let (base, p) = (Path::new(&base), Path::new(&p));
             prop_assert_eq!(normalize(p), by_components(p));
             prop_assert_eq!(normalize_join(base, p), by_components(&base.join(p)));
+            prop_assert_eq!(join_normalized(&normalize(base), p), normalize_join(base, p));
             let (nb, np) = (by_components(base), by_components(&base.join(p)));
             prop_assert_eq!(within(&np, &nb), np.strip_prefix(&nb).ok());
         }

@@ -19,11 +19,12 @@ use std::collections::HashMap;
 use std::ffi::{CStr, OsStr, OsString};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use super::memo::{Dirs, LinkMemo, MemoDir, Stamp};
-use super::shared::{Root, RootPaths};
+use super::shared::{RepoPaths, Root, RootPaths};
 use super::summary::{ContentSum, Part};
 
 /// Names per stat slice: big enough to amortise the queue, small enough to share a directory.
@@ -198,6 +199,8 @@ struct Local<'g> {
     temp_pending: bool,
     /// Shared-store directories' stamps, each taken once per scan (per thread).
     store_stamps: HashMap<OsString, Option<Stamp>>,
+    /// Per repo, its paths normalised for link resolution, once the thread meets a shared link.
+    repo_paths: Vec<Option<Rc<RepoPaths>>>,
     /// Name buffers of finished slices, for the next listings: a slice's buffer grows to a
     /// few kilobytes, and allocating it afresh per directory showed in profiles.
     spare_names: Vec<Names>,
@@ -486,6 +489,15 @@ const MAX_SPARE_NAMES: usize = 2 * MAX_QUEUED_SLICES;
 impl Local<'_> {
     fn names(&mut self) -> Names {
         self.spare_names.pop().unwrap_or_default()
+    }
+
+    fn repo_paths(&mut self, repo: usize, dir: &Path) -> Rc<RepoPaths> {
+        if self.repo_paths.len() <= repo {
+            self.repo_paths.resize(repo + 1, None);
+        }
+        self.repo_paths[repo]
+            .get_or_insert_with(|| Rc::new(RepoPaths::new(dir)))
+            .clone()
     }
 
     fn recycle(&mut self, mut names: Names) {
