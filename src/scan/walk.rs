@@ -153,11 +153,14 @@ impl Names {
     }
 
     fn iter(&self) -> impl Iterator<Item = (&CStr, Kind)> {
-        // Directory entry names never contain NUL, so every piece converts.
-        let names = self.buf.split_inclusive(|&b| b == 0);
-        names
-            .filter_map(|n| CStr::from_bytes_with_nul(n).ok())
-            .zip(self.kinds.iter().copied())
+        // One word-at-a-time search for each name's NUL; splitting the buffer with a per-byte
+        // closure was a seventh of a large cache's user-space instructions.
+        let mut rest = &self.buf[..];
+        self.kinds.iter().map_while(move |&kind| {
+            let name = CStr::from_bytes_until_nul(rest).ok()?;
+            rest = &rest[name.to_bytes_with_nul().len()..];
+            Some((name, kind))
+        })
     }
 }
 

@@ -117,3 +117,38 @@ fn a_big_cache_grows_the_pool_and_counts_every_file() {
     assert!(out.found_temps);
     assert!(temps >= 1, "the temp file starts the /proc/locks read");
 }
+
+/// A slice's names come back as pushed, each with its kind, also after the buffer is reused.
+#[test]
+fn names_come_back_in_order_with_their_kinds() {
+    use super::{Kind, Names};
+    use std::ffi::CString;
+    let mut names = Names::default();
+    for round in 0..2 {
+        let pushed: Vec<CString> = ["a", SHA, "x.0123abcd.incomplete", "é"]
+            .iter()
+            .map(|n| CString::new(format!("{n}{round}")).unwrap())
+            .collect();
+        for (i, n) in pushed.iter().enumerate() {
+            let kind = if i % 2 == 0 {
+                Kind::File
+            } else {
+                Kind::Unknown
+            };
+            names.push(n, kind);
+        }
+        assert_eq!(names.len(), pushed.len());
+        let got: Vec<(CString, bool)> = names
+            .iter()
+            .map(|(n, k)| (n.to_owned(), matches!(k, Kind::File)))
+            .collect();
+        let want: Vec<(CString, bool)> = pushed
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| (n, i % 2 == 0))
+            .collect();
+        assert_eq!(got, want);
+        names.clear();
+        assert!(names.is_empty());
+    }
+}
