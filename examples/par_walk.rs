@@ -19,6 +19,8 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, RawDir};
 
+mod common;
+
 /// Names per stat job: the unit two threads share a big directory by.
 const SLICE: usize = 256;
 
@@ -149,19 +151,7 @@ fn main() {
         std::process::exit(2);
     };
     let root = std::path::Path::new(&root);
-    let mut folders: Vec<OsString> = match std::fs::read_dir(root) {
-        Ok(rd) => rd
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().contains("--"))
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .map(|e| e.file_name())
-            .collect(),
-        Err(e) => {
-            eprintln!("par_walk: {}: {e}", root.display());
-            std::process::exit(1);
-        }
-    };
-    folders.sort();
+    let folders = common::repo_folders("par_walk", root);
     let walk = Walk {
         q: Mutex::new(Queue::default()),
         cv: Condvar::new(),

@@ -9,25 +9,15 @@ use std::path::Path;
 
 use walkdir::WalkDir;
 
+mod common;
+
 fn main() {
     let Some(root) = std::env::args_os().nth(1) else {
         eprintln!("usage: seq_walk CACHE_ROOT");
         std::process::exit(2);
     };
     let root = Path::new(&root);
-    let mut folders: Vec<_> = match std::fs::read_dir(root) {
-        Ok(rd) => rd
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().contains("--"))
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .map(|e| e.file_name())
-            .collect(),
-        Err(e) => {
-            eprintln!("seq_walk: {}: {e}", root.display());
-            std::process::exit(1);
-        }
-    };
-    folders.sort();
+    let folders = common::repo_folders("seq_walk", root);
     for folder in folders {
         let mut bytes = 0u64;
         for sub in ["blobs", "snapshots"] {

@@ -120,26 +120,6 @@ mod tests {
     }
 
     #[test]
-    fn only_names_with_a_dot_can_be_temps_or_locks() {
-        let names = [
-            SHA,
-            "x.incomplete",
-            "x.0123abcd.incomplete",
-            "x.part",
-            "x..part",
-            "x.sync.part",
-            "x.lock",
-            ".probe",
-            "tmp_123",
-        ];
-        for n in names {
-            let special = matches!(classify(n), BlobName::Temp { .. } | BlobName::Lock);
-            assert!(!special || has_suffix(n.as_bytes()), "{n}");
-        }
-        assert!(!has_suffix(SHA.as_bytes()));
-    }
-
-    #[test]
     fn finished_blob() {
         assert_eq!(classify(SHA), BlobName::Blob { etag: SHA });
         assert_eq!(
