@@ -70,7 +70,7 @@ fn path_of(c: std::ffi::CString) -> PathBuf {
     OsString::from_vec(c.into_bytes()).into()
 }
 
-/// A repo folder's paths as link resolution compares them, normalised once per thread and repo
+/// A repo folder's paths as link resolution compares them, normalised once per walk and repo
 /// instead of once per link: re-parsing a long cache path twice per link was most of a link's
 /// user-space work (callgrind).
 pub struct RepoPaths {

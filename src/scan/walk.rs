@@ -19,9 +19,8 @@ use std::collections::HashMap;
 use std::ffi::{CStr, OsStr, OsString};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use super::memo::{Dirs, LinkMemo, MemoDir, Stamp};
 use super::shared::{RepoPaths, Root, RootPaths};
@@ -202,8 +201,6 @@ struct Local<'g> {
     temp_pending: bool,
     /// Shared-store directories' stamps, each taken once per scan (per thread).
     store_stamps: HashMap<OsString, Option<Stamp>>,
-    /// Per repo, its paths normalised for link resolution, once the thread meets a shared link.
-    repo_paths: Vec<Option<Rc<RepoPaths>>>,
     /// Name buffers of finished slices, for the next listings: a slice's buffer grows to a
     /// few kilobytes, and allocating it afresh per directory showed in profiles.
     spare_names: Vec<Names>,
@@ -231,6 +228,8 @@ struct Shared<'a> {
     /// `Queue::waiting`, readable without the lock: new work is shared only when someone waits.
     idle: AtomicUsize,
     next_id: AtomicUsize,
+    /// Per repo, its paths normalised for link resolution, made when a shared link is first met.
+    repo_paths: Vec<OnceLock<RepoPaths>>,
 }
 
 pub fn walk(input: &WalkInput) -> WalkOutput {
@@ -254,6 +253,7 @@ pub fn walk(input: &WalkInput) -> WalkOutput {
         cv: Condvar::new(),
         idle: AtomicUsize::new(0),
         next_id: AtomicUsize::new(0),
+        repo_paths: input.repos.iter().map(|_| OnceLock::new()).collect(),
     };
     let found: Vec<Found> = std::thread::scope(|s| {
         let helpers = RefCell::new(Vec::new());
@@ -454,6 +454,10 @@ impl Shared<'_> {
         }
     }
 
+    fn repo_paths(&self, repo: usize) -> &RepoPaths {
+        self.repo_paths[repo].get_or_init(|| RepoPaths::new(&self.input.repos[repo].dir))
+    }
+
     fn new_id(&self) -> usize {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
@@ -492,15 +496,6 @@ const MAX_SPARE_NAMES: usize = 2 * MAX_QUEUED_SLICES;
 impl Local<'_> {
     fn names(&mut self) -> Names {
         self.spare_names.pop().unwrap_or_default()
-    }
-
-    fn repo_paths(&mut self, repo: usize, dir: &Path) -> Rc<RepoPaths> {
-        if self.repo_paths.len() <= repo {
-            self.repo_paths.resize(repo + 1, None);
-        }
-        self.repo_paths[repo]
-            .get_or_insert_with(|| Rc::new(RepoPaths::new(dir)))
-            .clone()
     }
 
     fn recycle(&mut self, mut names: Names) {

@@ -351,7 +351,7 @@ impl Shared<'_> {
         local: &mut Local,
     ) -> Option<LinkMemo> {
         let input = self.input;
-        let paths = local.repo_paths(info.repo, &input.repos[info.repo].dir);
+        let paths = self.repo_paths(info.repo);
         let link = info.path.join(name);
         let mut stamp_dir = |dir: &Path| {
             if input.record {
@@ -363,7 +363,7 @@ impl Shared<'_> {
         let reached = shared_target(
             &link,
             at,
-            &paths,
+            paths,
             &self.root,
             &mut stamp_dir,
             &mut part.errors,
