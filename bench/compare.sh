@@ -7,9 +7,9 @@
 # side (warm page cache), /usr/bin/time -v for each contender's peak RSS, and strace -f -c for the syscalls of the
 # exporter and of the seq_walk baseline. Two more rows are the reference walkers, examples/par_walk.rs on
 # one thread (raw getdents64 + fstatat) and on two (split inside directories): the floor for this design on this
-# machine, doing none of the exporter's other work. The exporter runs twice: as `cargo build --release` links it (dynamic)
-# and as scripts/build-static.sh links it for the Docker image (static PIE: no shared libraries to load at
-# start-up). Results land in bench/.results/<preset>/; bench/report.py then rewrites the cache-scan part of
+# machine, doing none of the exporter's other work. The exporter runs twice: as `cargo build --release` links it
+# (dynamic) and as scripts/build-static.sh links it for the Docker image (static PIE: no shared libraries to load
+# at start-up). Results land in bench/.results/<preset>/; bench/report.py then rewrites the cache-scan part of
 # docs/benchmarks.md from every preset that has results.
 #
 # The huge preset (~1M files) only checks that a full scan completes, with bounded RSS and correct numbers: it is
@@ -95,12 +95,12 @@ for preset in "${presets[@]}"; do
         die "$preset: the static binary's totals differ from the generator's"
 
     mapfile -t folders < <(cd "$hub" && LC_ALL=C compgen -G '*--*' | LC_ALL=C sort)
-    # The huge preset times only the first three.
     # The reference walkers must add up what seq_walk does, or their times mean nothing.
     for threads in 1 2; do
         cmp -s <("$SEQ" "$hub") <("$PAR" "$threads" "$hub") ||
             die "$preset: par_walk $threads's per-repo totals differ from seq_walk's"
     done
+    # The huge preset times only the first three.
     names=(exporter seq_walk py_walk scan_cache_dir du_sb diskus exporter_static raw_walk par_walk)
     cmds=(
         "$BIN scan --json --cache.dir $hub"

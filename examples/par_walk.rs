@@ -121,7 +121,8 @@ impl Walk {
                     parent: Some(dir.clone()),
                     name: OsStr::from_bytes(n.to_bytes()).to_owned(),
                 }),
-                // Unknown `d_type` (some network filesystems): the stat decides.
+                // Unknown `d_type` (some network filesystems): the stat decides whether it counts
+                // (such a directory is not descended into; seq_walk's caches have none).
                 FileType::RegularFile | FileType::Unknown => names.push(n.to_owned()),
                 _ => {}
             }
