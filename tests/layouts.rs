@@ -140,6 +140,32 @@ fn max_repos_caps_discovery_and_counts_the_rest() {
 }
 
 #[test]
+fn configured_repo_found_by_discovery_is_reported_once() {
+    let c = Cache::new();
+    c.repo("models--org--a").blob(&h(1), 1);
+    c.repo("models--org--b").blob(&h(2), 2);
+    let cfg = c.dir.path().join("cfg.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "caches: [{{path: {:?}}}]\nmodels: [org/b, org/absent]\ndiscover: true\n",
+            c.root
+        ),
+    )
+    .unwrap();
+    let doc = scan_json(&["scan", "--json", "--config.file", cfg.to_str().unwrap()]);
+    let mut got: Vec<&str> = cache(&doc)["repos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["model"].as_str().unwrap())
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, ["org/a", "org/absent", "org/b"]);
+    assert_eq!(repo(&doc, "org/b")["bytes"], 2);
+}
+
+#[test]
 fn case_variants_are_distinct_repos() {
     let c = Cache::new();
     c.repo("models--Org--X").blob(&h(1), 11);

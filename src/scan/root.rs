@@ -1,7 +1,7 @@
 //! One cache root: list its repo folders, decide which to export (configured ones always,
 //! discovered ones up to `max_repos`) and scan each. A missing root is a state, not an error.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -60,9 +60,13 @@ pub fn scan_cache(
     let mut targets: Vec<Target> = configured.iter().map(Target::from).collect();
     let mut dropped = 0u64;
     if discover {
+        // Found folders are unique (map keys), so only the configured ones can repeat them.
+        // Looked up in a set: a scan over every target so far was quadratic, 1 ms at 500
+        // repos.
+        let listed: HashSet<String> = targets.iter().map(|t| t.folder.clone()).collect();
         let mut taken = 0usize;
         for (folder, (repo_type, repo_id)) in &found {
-            if targets.iter().any(|t| &t.folder == folder) {
+            if listed.contains(folder) {
                 continue;
             }
             if taken >= max_repos {
