@@ -50,7 +50,7 @@ pub struct ErrorTally {
     pub samples: Vec<(Reason, PathBuf, String)>,
 }
 
-const MAX_SAMPLES: usize = 20;
+pub(crate) const MAX_SAMPLES: usize = 20;
 
 impl ErrorTally {
     pub fn add(&mut self, reason: Reason, path: &Path, detail: impl std::fmt::Display) {

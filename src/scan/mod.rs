@@ -4,6 +4,7 @@
 //! [`errors::Reason`] instead of a failed scan.
 
 mod chunks;
+mod commits;
 pub mod errors;
 mod fsstat;
 mod locks;

@@ -6,25 +6,28 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags};
+
 use super::locks::LockLookup;
 use super::memo::Stamp;
 use super::summary::Part;
-use super::walk::RepoWalk;
 use super::{ErrorTally, Reason, RepoStats, TempFile};
 use crate::blob_name::TempKind;
 use crate::downloads::progress::{self, Progress};
 use crate::downloads::tree;
 
-/// A repo folder to walk, and the tree file its progress is measured against. The walk needs
-/// only the commit (whose snapshot it collects names from), so the tree file itself can be
-/// parsed while the walk runs ([`load_tree`]).
+/// A repo's commit of interest, and the tree file its progress is measured against. The walk
+/// needs only the commit (whose snapshot it collects names from), so the tree file itself can
+/// be parsed while the walk runs ([`load_tree`]).
 pub struct Located {
-    pub walk: RepoWalk,
+    pub commit: Option<String>,
     pub tree_file: Option<PathBuf>,
 }
 
@@ -36,25 +39,50 @@ pub type Tree = Arc<Vec<tree::TreeEntry>>;
 pub type Trees = HashMap<OsString, (Stamp, Tree)>;
 
 /// Tree files the last scan parsed, and when this scan started (only settled stamps are kept).
-/// Read-only, so repos can be prepared on several threads; [`Prepared::keep`] says what to keep.
+/// Read-only, so repos can be prepared on several threads; [`Loaded::keep`] says what to keep.
 pub struct TreeMemo<'a> {
     pub last: &'a Trees,
     pub started: f64,
     pub racy_window: Duration,
 }
 
-/// The commit `revision` (default `main`) names in R, and its tree file, if R has one.
-pub fn locate(repo: &Path, revision: Option<&str>, errors: &mut ErrorTally) -> Located {
-    let commit = tree_commit(repo, revision, errors);
+/// The commit `revision` (default `main`) names in R (`root`/`folder`), and its tree file, if
+/// R has one.
+pub fn locate(
+    root: &RootDir,
+    folder: &str,
+    revision: Option<&str>,
+    errors: &mut ErrorTally,
+) -> Located {
+    let repo = root.path.join(folder);
+    let commit = tree_commit(root, folder, &repo, revision, errors);
     let tree_file = commit
         .as_ref()
         .map(|c| repo.join("trees").join(format!("{c}.json")));
-    Located {
-        walk: RepoWalk {
-            dir: repo.to_path_buf(),
-            want_commit: commit,
-        },
-        tree_file,
+    Located { commit, tree_file }
+}
+
+/// The cache root as refs are looked up in it: open once, so each repo's `trees` and ref
+/// lookups start from it instead of resolving the root's path again. A root that cannot be
+/// opened is used by path (its lookups then fail as they would have).
+pub struct RootDir<'a> {
+    pub path: &'a Path,
+    fd: Option<OwnedFd>,
+}
+
+impl<'a> RootDir<'a> {
+    pub fn open(path: &'a Path) -> Self {
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let fd = rustix::fs::open(path, flags, Mode::empty()).ok();
+        Self { path, fd }
+    }
+
+    /// `rel` (inside the root) as a directory descriptor and a path from it.
+    fn at(&self, rel: PathBuf) -> (BorrowedFd<'_>, PathBuf) {
+        match &self.fd {
+            Some(fd) => (fd.as_fd(), rel),
+            None => (CWD, self.path.join(rel)),
+        }
     }
 }
 
@@ -128,15 +156,27 @@ pub struct Loaded {
 
 /// The commit to measure, when R has `trees/` (a client that writes tree files) and its
 /// revision resolves to a commit id that is safe to put in a file name.
-fn tree_commit(repo: &Path, revision: Option<&str>, errors: &mut ErrorTally) -> Option<String> {
-    if !repo.join("trees").is_dir() {
+fn tree_commit(
+    root: &RootDir,
+    folder: &str,
+    repo: &Path,
+    revision: Option<&str>,
+    errors: &mut ErrorTally,
+) -> Option<String> {
+    let (base, trees) = root.at(Path::new(folder).join("trees"));
+    let is_dir = rustix::fs::statat(base, &trees, AtFlags::empty())
+        .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory);
+    if !is_dir {
         return None;
     }
     let rev = revision.unwrap_or("main");
     let commit = if rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
         rev.to_owned()
     } else {
-        read_optional(&repo.join("refs").join(rev), errors)?
+        let (base, rel) = root.at(Path::new(folder).join("refs").join(rev));
+        read_ref(base, &rel)
+            .map_err(|e| errors.io(&repo.join("refs").join(rev), &e))
+            .ok()?
             .trim()
             .to_owned()
     };
@@ -144,6 +184,24 @@ fn tree_commit(repo: &Path, revision: Option<&str>, errors: &mut ErrorTally) -> 
         return None;
     }
     Some(commit)
+}
+
+/// A ref file's text. Read directly rather than with `fs::read_to_string`, whose size hint
+/// costs a `statx` per ref: refs are 40 bytes.
+fn read_ref(base: BorrowedFd, rel: &Path) -> io::Result<String> {
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(base, rel, flags, Mode::empty())?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 128];
+    loop {
+        match rustix::io::read(&fd, &mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// Parse the tree file at `path`, or reuse the memo's while its stamp is unchanged.

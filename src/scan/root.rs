@@ -3,14 +3,16 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
+use std::panic::resume_unwind;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::commits::{CloseOnDrop, Commits};
 use super::locks::LockLookup;
 use super::memo::{DirMemo, Dirs};
-use super::repo::{self, Loaded, Located, Tree, TreeMemo, Trees};
+use super::repo::{self, Loaded, RootDir, Tree, TreeMemo, Trees};
 use super::shared::RootPaths;
-use super::walk::{self, WalkInput, WalkOutput};
+use super::walk::{self, RepoWalk, WalkInput, WalkOutput};
 use super::{
     CacheReport, ErrorTally, Reason, RepoReport, RepoStats, ScanOptions, chunks, fsstat,
     unix_seconds,
@@ -21,6 +23,10 @@ use crate::repo_ref::{RepoRef, RepoType, parse_folder_name};
 /// Tree files from which a scan parses them on a thread beside the walk: fewer parse in less
 /// time than starting the thread takes (tens of microseconds).
 pub(super) const TREES_BESIDE_WALK: usize = 16;
+/// Repos from which a scan resolves their refs (and then parses their tree files) on a thread
+/// beside the walk instead of before it: about 4 us each, so 64 take what starting a thread
+/// does several times over.
+pub(super) const LOCATE_BESIDE_WALK: usize = 64;
 
 /// A repo to report on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,32 +219,55 @@ fn scan_targets(
         started: setup.began,
         racy_window: opts.racy_window,
     });
-    // The commit of every present target (`None` for an absent one), in order. Each repo keeps
-    // its own tally, merged below in repo order with its tree file's, so counts and samples are
-    // what one thread going through the repos in order would record.
     let present_targets: Vec<Option<&Target>> = targets
         .iter()
         .zip(present)
         .map(|(t, &p)| p.then_some(t))
         .collect();
-    let located = chunks::map(present_targets, &threads, errors, |t, _| {
-        t.map(|t| {
-            let mut tally = ErrorTally::default();
-            let dir = root.join(&t.folder);
-            (repo::locate(&dir, t.revision.as_deref(), &mut tally), tally)
-        })
-    });
-    let mut walks = Vec::new();
-    // Per target: its tree file and ref errors when present, `None` when absent.
-    let located: Vec<Option<(Option<PathBuf>, ErrorTally)>> = located
-        .into_iter()
-        .map(|l| {
-            l.map(|(Located { walk, tree_file }, tally)| {
-                walks.push(walk);
-                (tree_file, tally)
-            })
+    let walks: Vec<RepoWalk> = present_targets
+        .iter()
+        .flatten()
+        .map(|t| RepoWalk {
+            dir: root.join(&t.folder),
         })
         .collect();
+    let root_dir = RootDir::open(root);
+    // Per target: its tree file and ref errors when present, `None` when absent, each commit
+    // published as found. Each repo keeps its own tally, merged below in repo order with its
+    // tree file's, so counts and samples are what one thread going through the repos in order
+    // would record.
+    let locate_all = |commits: &Commits| -> Vec<Option<(Option<PathBuf>, ErrorTally)>> {
+        let _close = CloseOnDrop(commits);
+        let mut next = 0;
+        let mut locate = |t: &Target| {
+            let mut tally = ErrorTally::default();
+            let l = repo::locate(&root_dir, &t.folder, t.revision.as_deref(), &mut tally);
+            commits.publish(next, l.commit);
+            next += 1;
+            (l.tree_file, tally)
+        };
+        present_targets.iter().map(|t| t.map(&mut locate)).collect()
+    };
+    // Tree files are needed only after the walk.
+    let load = |located: &[Option<(Option<PathBuf>, ErrorTally)>]| {
+        let load_one = |f: &Option<PathBuf>| {
+            let mut tally = ErrorTally::default();
+            let loaded = f
+                .as_deref()
+                .and_then(|f| repo::load_tree(f, tree_memo.as_ref(), &mut tally));
+            (loaded, tally)
+        };
+        let loaded: Vec<Option<(Option<Loaded>, ErrorTally)>> = located
+            .iter()
+            .map(|l| l.as_ref().map(|(f, _)| load_one(f)))
+            .collect();
+        loaded
+    };
+    let commits = Commits::pending(walks.len());
+    // Many repos: refs are resolved and tree files parsed on a thread beside the walk, which
+    // starts at once (it runs alone at first, leaving a CPU idle). Few: refs first, and tree
+    // files beside the walk only when there are enough to pay for a thread.
+    let early = (walks.len() < LOCATE_BESIDE_WALK).then(|| locate_all(&commits));
     // The one-shot rule applies only without a memo: the server's tracker needs every lock.
     let oneshot = opts.oneshot_locks.filter(|_| setup.reuse.is_none());
     let locks = LockLookup::new(opts.lock_probe, oneshot, setup.expect_temps);
@@ -247,6 +276,7 @@ fn scan_targets(
     let input = WalkInput {
         roots: RootPaths { root, root_real },
         repos: &walks,
+        commits: &commits,
         reuse: setup.reuse.map(|(dirs, _)| dirs),
         record: setup.reuse.is_some(),
         started: setup.began,
@@ -256,36 +286,32 @@ fn scan_targets(
         temp_seen: &temp_seen,
         pool_now: setup.pool_now,
     };
-    // Tree files are needed only after the walk: parse them beside it when there are enough
-    // to pay for a thread (the walk leaves part of the CPUs idle while the kernel works).
-    let load = || -> Vec<Option<(Option<Loaded>, ErrorTally)>> {
-        let load_one = |f: &Option<PathBuf>| {
-            let mut tally = ErrorTally::default();
-            let loaded = f
-                .as_deref()
-                .and_then(|f| repo::load_tree(f, tree_memo.as_ref(), &mut tally));
-            (loaded, tally)
-        };
-        located
-            .iter()
-            .map(|l| l.as_ref().map(|(f, _)| load_one(f)))
-            .collect()
-    };
-    let tree_files = located.iter().flatten().filter(|(f, _)| f.is_some());
-    let beside = tree_files.count() >= TREES_BESIDE_WALK;
-    let (mut out, loaded) = if beside {
-        std::thread::scope(|s| {
-            let trees = s.spawn(load);
+    let (mut out, located, loaded) = match early {
+        None => std::thread::scope(|s| {
+            let prep = s.spawn(|| {
+                let located = locate_all(&commits);
+                let loaded = load(&located);
+                (located, loaded)
+            });
             let out = walk::walk(&input);
-            // A panic while parsing is a bug; re-raise it rather than lose the repos' trees.
-            let loaded = trees
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            (out, loaded)
-        })
-    } else {
-        let loaded = load();
-        (walk::walk(&input), loaded)
+            // A panic beside the walk is a bug; re-raise it rather than lose the repos' trees.
+            let (located, loaded) = prep.join().unwrap_or_else(|p| resume_unwind(p));
+            (out, located, loaded)
+        }),
+        Some(located) => {
+            let tree_files = located.iter().flatten().filter(|(f, _)| f.is_some());
+            let (out, loaded) = if tree_files.count() >= TREES_BESIDE_WALK {
+                std::thread::scope(|s| {
+                    let trees = s.spawn(|| load(&located));
+                    let out = walk::walk(&input);
+                    (out, trees.join().unwrap_or_else(|p| resume_unwind(p)))
+                })
+            } else {
+                let loaded = load(&located);
+                (walk::walk(&input), loaded)
+            };
+            (out, located, loaded)
+        }
     };
     let mut next_trees = Trees::new();
     // Per target: `Some(tree)` when present (and walked), `None` when absent.

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
+use super::commits::Commits;
 use super::memo::{Dirs, LinkMemo, MemoDir, Stamp};
 use super::shared::{RepoPaths, Root, RootPaths};
 use super::summary::{ContentSum, Part};
@@ -40,14 +41,14 @@ const SOLO_TIME: std::time::Duration = std::time::Duration::from_millis(2);
 /// One repo folder to walk.
 pub struct RepoWalk {
     pub dir: PathBuf,
-    /// The commit whose tree file asks for blob names and no-symlink paths (the memo then also
-    /// keeps those names, so a reused directory still answers for progress).
-    pub want_commit: Option<String>,
 }
 
 pub struct WalkInput<'a> {
     pub roots: RootPaths<'a>,
     pub repos: &'a [RepoWalk],
+    /// Per repo, the commit whose tree file asks for blob names and no-symlink paths (the memo
+    /// then also keeps those names, so a reused directory still answers for progress).
+    pub commits: &'a Commits,
     /// The previous scan's directories, when this scan may reuse them.
     pub reuse: Option<&'a Dirs>,
     /// Remember directories for the next scan (costs one `stat` per directory).

@@ -21,7 +21,7 @@ use crate::scan::summary::{FileFacts, Part};
 impl Shared<'_> {
     pub(super) fn dir(&self, job: DirJob, local: &mut Local) {
         let input = self.input;
-        let want = input.repos[job.repo].want_commit.is_some();
+        let want = input.commits.get(job.repo).is_some();
         let info = DirInfo {
             id: self.new_id(),
             repo: job.repo,
@@ -89,7 +89,7 @@ impl Shared<'_> {
         part: &mut Part,
         local: &mut Local,
     ) {
-        let want = self.input.repos[info.repo].want_commit.is_some();
+        let want = self.input.commits.get(info.repo).is_some();
         // Names are kept only for a listing the memo will hold.
         let remember = listed.stamp.is_some();
         let mut buf = [MaybeUninit::<u8>::uninit(); 16 * 1024];
@@ -202,7 +202,7 @@ impl Shared<'_> {
     ) -> Arc<MemoDir> {
         part.content.merge(&m.content);
         part.want_blobs.extend(m.etags.iter().cloned());
-        if let Some(commit) = &self.input.repos[info.repo].want_commit {
+        if let Some(commit) = self.input.commits.get(info.repo) {
             let paths = m.snap_files.iter().filter_map(|f| in_commit(f, commit));
             part.want_paths.extend(paths.map(str::to_owned));
         }
@@ -312,7 +312,7 @@ impl Shared<'_> {
                 self.temp_seen(local, facts.mtime);
                 return;
             }
-        } else if let Some(commit) = &self.input.repos[info.repo].want_commit {
+        } else if let Some(commit) = self.input.commits.get(info.repo) {
             // No-symlink mode keeps finished files here: `snapshots/<commit>/<path>`.
             let rel = std::str::from_utf8(name)
                 .ok()

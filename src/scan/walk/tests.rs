@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{RepoWalk, SOLO_ENTRIES, WalkInput, WalkOutput, walk};
+use crate::scan::commits::Commits;
 use crate::scan::shared::RootPaths;
 
 const SHA: &str = "4a9a5b1a4d6dcb47e8b5b4c0c2f1d8ef5e7cba3d1b6f7a0c9e8d7c6b5a4f3e2d";
@@ -27,10 +28,7 @@ fn repo(root: &Path, files: usize, temp: bool) -> RepoWalk {
         let name = format!("{SHA}.0123abcd.incomplete");
         fs::write(dir.join("blobs").join(name), "ab").unwrap();
     }
-    RepoWalk {
-        dir,
-        want_commit: None,
-    }
+    RepoWalk { dir }
 }
 
 fn run(root: &Path, r: RepoWalk, threads: &(dyn Fn() -> usize + Sync)) -> (WalkOutput, usize) {
@@ -48,12 +46,14 @@ fn run_with(
         seen.fetch_add(1, Ordering::Relaxed);
     };
     let repos = [r];
+    let commits = Commits::known(vec![None]);
     let input = WalkInput {
         roots: RootPaths {
             root,
             root_real: None,
         },
         repos: &repos,
+        commits: &commits,
         reuse: None,
         record: false,
         started: 0.0,
