@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use super::tree::{TreeEntry, distinct_sizes};
+use super::tree::TreeEntry;
 
 /// Progress of one revision. `ratio` is `done_bytes / expected_bytes` in `[0, 1]`; an empty
 /// revision counts as finished (`1.0`) so "not yet complete" alerts never fire on it.
@@ -30,31 +30,52 @@ pub fn temp_file_bytes(size: u64, allocated: u64, preallocated: bool) -> u64 {
     if preallocated { allocated } else { size }
 }
 
-/// Sum over the distinct etags of `entries`: the full size if `is_complete` says the blob is
-/// there, else what its temp files hold (`temp_bytes[etag]`, capped at the size), else 0.
-/// `is_complete` is asked once per etag, with the first entry that carries it.
+/// What a revision's walk found, each list sorted: blob names in `R/blobs/`, and paths under
+/// `snapshots/<commit>/` (where no-symlink mode keeps finished files).
+pub struct Found<'a> {
+    pub blobs: &'a [&'a str],
+    pub paths: &'a [&'a str],
+}
+
+/// Sum over the distinct etags of `entries`: the full size if the etag's blob was found, or
+/// the first entry that carries it (in `entries` order) was found as a path, else what its
+/// temp files hold (`temp_bytes[etag]`, capped at the size), else 0.
+///
+/// The entries are sorted by etag once and walked beside the sorted blob names: a lookup of
+/// every entry's etag among the distinct ones, and of each etag among the blobs, was most of
+/// the per-repo work after a walk (2.6 ms of CPU for 117 tree files on the medium cache).
 pub fn progress(
     entries: &[TreeEntry],
-    is_complete: &dyn Fn(&TreeEntry) -> bool,
+    found: &Found,
     temp_bytes: &HashMap<String, u64>,
 ) -> Progress {
-    let sizes = distinct_sizes(entries);
-    let mut seen = vec![false; sizes.len()];
+    let mut by_etag: Vec<(&str, usize)> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.etag.as_str(), i))
+        .collect();
+    // By etag, then by position: each etag's first entry leads its group.
+    by_etag.sort_unstable();
+    let mut blobs = found.blobs.iter().peekable();
     let mut expected: u64 = 0;
     let mut done: u64 = 0;
-    for entry in entries {
-        let Ok(i) = sizes.binary_search_by(|(etag, _)| (*etag).cmp(entry.etag.as_str())) else {
-            continue;
-        };
-        if std::mem::replace(&mut seen[i], true) {
-            continue;
-        }
-        let size = sizes[i].1;
+    for group in by_etag.chunk_by(|a, b| a.0 == b.0) {
+        let (etag, first) = group[0];
+        // Should one etag be listed with different sizes (a corrupt tree), the largest wins
+        // so progress can never exceed 100%.
+        let size = group.iter().map(|&(_, i)| entries[i].size).max();
+        let size = size.unwrap_or(0);
         expected = expected.saturating_add(size);
-        let got = if is_complete(entry) {
+        while blobs.next_if(|b| **b < etag).is_some() {}
+        let complete = blobs.peek().is_some_and(|b| **b == etag)
+            || found
+                .paths
+                .binary_search(&entries[first].path.as_str())
+                .is_ok();
+        let got = if complete {
             size
         } else {
-            temp_bytes.get(&entry.etag).copied().unwrap_or(0).min(size)
+            temp_bytes.get(etag).copied().unwrap_or(0).min(size)
         };
         done = done.saturating_add(got);
     }
@@ -87,6 +108,11 @@ mod tests {
         pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
     }
 
+    const NOTHING: Found = Found {
+        blobs: &[],
+        paths: &[],
+    };
+
     #[test]
     fn complete_blobs_plus_partial_temp_files() {
         let entries = [
@@ -94,8 +120,11 @@ mod tests {
             entry("model-1.safetensors", "m1", 1000),
             entry("model-2.safetensors", "m2", 1000),
         ];
-        let complete = |e: &TreeEntry| e.etag == "c";
-        let p = progress(&entries, &complete, &temps(&[("m1", 250)]));
+        let found = Found {
+            blobs: &["c"],
+            paths: &[],
+        };
+        let p = progress(&entries, &found, &temps(&[("m1", 250)]));
         assert_eq!((p.expected_bytes, p.done_bytes), (2100, 350));
         assert!((p.ratio - 350.0 / 2100.0).abs() < 1e-12);
         assert_eq!(p.expected_bytes, expected_bytes(&entries));
@@ -104,15 +133,11 @@ mod tests {
     #[test]
     fn shared_etag_counts_once_and_temp_bytes_are_capped() {
         let entries = [entry("a.bin", "e", 10), entry("copy/a.bin", "e", 10)];
-        let asked = std::cell::Cell::new(0);
-        let never = |_: &TreeEntry| {
-            asked.set(asked.get() + 1);
-            false
-        };
         // A sparse jump of st_size past the blob size must not exceed 100%.
-        let p = progress(&entries, &never, &temps(&[("e", 99)]));
+        let p = progress(&entries, &NOTHING, &temps(&[("e", 99)]));
         assert_eq!((p.expected_bytes, p.done_bytes, p.ratio), (10, 10, 1.0));
-        assert_eq!(asked.get(), 1, "is_complete asked once per etag");
+        let p = progress(&entries, &NOTHING, &temps(&[("e", 4)]));
+        assert_eq!((p.expected_bytes, p.done_bytes), (10, 4));
     }
 
     /// The first entry of an etag is the one asked (a no-symlink copy may sit at either path),
@@ -125,22 +150,26 @@ mod tests {
             entry("a.bin", "e1", 30),
             entry("y.bin", "e2", 7),
         ];
-        let p = progress(&entries, &|e| e.path == "b.bin", &HashMap::new());
+        let at = |path| Found {
+            blobs: &[],
+            paths: std::slice::from_ref(path),
+        };
+        let p = progress(&entries, &at(&"b.bin"), &HashMap::new());
         assert_eq!((p.expected_bytes, p.done_bytes), (37, 30));
-        let p = progress(&entries, &|e| e.path == "a.bin", &HashMap::new());
+        let p = progress(&entries, &at(&"a.bin"), &HashMap::new());
         assert_eq!((p.expected_bytes, p.done_bytes), (37, 0));
     }
 
     #[test]
     fn nothing_downloaded_yet_and_temp_files_of_other_etags_ignored() {
         let entries = [entry("a", "e1", 40)];
-        let p = progress(&entries, &|_| false, &temps(&[("unrelated", 40)]));
+        let p = progress(&entries, &NOTHING, &temps(&[("unrelated", 40)]));
         assert_eq!((p.done_bytes, p.ratio), (0, 0.0));
     }
 
     #[test]
     fn empty_revision_is_finished() {
-        let p = progress(&[], &|_| false, &HashMap::new());
+        let p = progress(&[], &NOTHING, &HashMap::new());
         assert_eq!(
             p,
             Progress {
@@ -150,14 +179,18 @@ mod tests {
             }
         );
         // Only zero-byte files: also complete, never NaN.
-        let p = progress(&[entry("empty", "e", 0)], &|_| false, &HashMap::new());
+        let p = progress(&[entry("empty", "e", 0)], &NOTHING, &HashMap::new());
         assert_eq!(p.ratio, 1.0);
     }
 
     #[test]
     fn huge_sizes_saturate_instead_of_overflowing() {
         let entries = [entry("a", "e1", u64::MAX), entry("b", "e2", u64::MAX)];
-        let p = progress(&entries, &|_| true, &HashMap::new());
+        let found = Found {
+            blobs: &["e1", "e2"],
+            paths: &[],
+        };
+        let p = progress(&entries, &found, &HashMap::new());
         assert_eq!(
             (p.expected_bytes, p.done_bytes, p.ratio),
             (u64::MAX, u64::MAX, 1.0)
@@ -170,5 +203,63 @@ mod tests {
         assert_eq!(temp_file_bytes(50_331_656, 8_388_608, true), 8_388_608);
         // Python .incomplete: st_size is exact, allocated rounds up to blocks.
         assert_eq!(temp_file_bytes(10_485_760, 10_489_856, false), 10_485_760);
+    }
+
+    /// The previous algorithm, kept as the model: a lookup of each entry's etag among the
+    /// distinct ones, and of each new etag's first entry among the blobs and paths.
+    fn model(
+        entries: &[TreeEntry],
+        found: &Found,
+        temp_bytes: &HashMap<String, u64>,
+    ) -> (u64, u64) {
+        let sizes = crate::downloads::tree::distinct_sizes(entries);
+        let mut seen = vec![false; sizes.len()];
+        let (mut expected, mut done) = (0u64, 0u64);
+        for e in entries {
+            let i = sizes
+                .binary_search_by(|(etag, _)| (*etag).cmp(e.etag.as_str()))
+                .unwrap();
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            let size = sizes[i].1;
+            expected = expected.saturating_add(size);
+            let complete = found.blobs.binary_search(&e.etag.as_str()).is_ok()
+                || found.paths.binary_search(&e.path.as_str()).is_ok();
+            let got = if complete {
+                size
+            } else {
+                temp_bytes.get(&e.etag).copied().unwrap_or(0).min(size)
+            };
+            done = done.saturating_add(got);
+        }
+        (expected, done)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn same_sums_as_the_lookup_per_entry_model(
+            raw in proptest::collection::vec((0u8..6, 0u8..8, proptest::prop_oneof![0u64..50, proptest::strategy::Just(u64::MAX)]), 0..24),
+            blob_picks in proptest::collection::vec(0u8..8, 0..8),
+            path_picks in proptest::collection::vec(0u8..6, 0..6),
+            temp_picks in proptest::collection::vec((0u8..8, 0u64..60), 0..4),
+        ) {
+            // Few paths and etags, so repeats, shared etags and odd sizes are common.
+            let entries: Vec<TreeEntry> = raw
+                .iter()
+                .map(|(p, e, n)| entry(&format!("p{p}"), &format!("e{e}"), *n))
+                .collect();
+            let mut blobs: Vec<String> = blob_picks.iter().map(|b| format!("e{b}")).collect();
+            blobs.sort();
+            let mut paths: Vec<String> = path_picks.iter().map(|p| format!("p{p}")).collect();
+            paths.sort();
+            let blobs: Vec<&str> = blobs.iter().map(String::as_str).collect();
+            let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+            let found = Found { blobs: &blobs, paths: &paths };
+            let temp_bytes: HashMap<String, u64> =
+                temp_picks.iter().map(|(e, n)| (format!("e{e}"), *n)).collect();
+            let p = progress(&entries, &found, &temp_bytes);
+            proptest::prop_assert_eq!((p.expected_bytes, p.done_bytes), model(&entries, &found, &temp_bytes));
+        }
     }
 }

@@ -148,9 +148,9 @@ pub fn expected_bytes(entries: &[TreeEntry]) -> u64 {
 }
 
 /// (etag, size) sorted by etag, one per etag, deduplicated as described on
-/// [`expected_bytes`]. Sorted rather than hashed: every scan runs this for every tree entry,
-/// where SipHash over 64-character etags cost more than the tree's JSON parse, and sorting
-/// has no worst case a crafted tree file could hit.
+/// [`expected_bytes`]. Sorted rather than hashed, like the progress sums: SipHash over
+/// 64-character etags cost more than the tree's JSON parse, and sorting has no worst case a
+/// crafted tree file could hit.
 pub(crate) fn distinct_sizes(entries: &[TreeEntry]) -> Vec<(&str, u64)> {
     let mut sizes: Vec<(&str, u64)> = entries.iter().map(|e| (e.etag.as_str(), e.size)).collect();
     sizes.sort_unstable();

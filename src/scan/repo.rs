@@ -125,13 +125,13 @@ pub fn finish(
             let e = temp_bytes.entry(t.etag.clone()).or_default();
             *e = (*e).max(b);
         }
-        // Sorted, not hashed: asked once per tree entry (see `tree::distinct_sizes`).
+        // Sorted, not hashed: `progress` walks the blob names beside the tree's sorted etags.
         let (blobs, paths) = (sorted(&part.want_blobs), sorted(&part.want_paths));
-        let complete = |e: &tree::TreeEntry| {
-            blobs.binary_search(&e.etag.as_str()).is_ok()
-                || paths.binary_search(&e.path.as_str()).is_ok()
+        let found = progress::Found {
+            blobs: &blobs,
+            paths: &paths,
         };
-        progress::progress(&entries, &complete, &temp_bytes)
+        progress::progress(&entries, &found, &temp_bytes)
     });
     errors.merge(part.errors);
     RepoScan {

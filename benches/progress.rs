@@ -1,0 +1,47 @@
+//! Progress sums of one revision from its tree listing: what a scan computes for every repo
+//! with a `trees/<commit>.json`, after the walk. The shape is a dataset's: 5,000 files under
+//! long shared path prefixes, 64-hex etags, every blob present.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use hf_cache_exporter::downloads::progress::{Found, progress};
+use hf_cache_exporter::downloads::tree::TreeEntry;
+
+const FILES: u64 = 5000;
+
+fn entries() -> Vec<TreeEntry> {
+    (0..FILES)
+        .map(|i| TreeEntry {
+            path: format!("data/train/{:04}/{i:07}.parquet", i / 100),
+            // Differing from the first character on, as sha256 etags do, and not in path order.
+            etag: format!(
+                "{:016x}",
+                i.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            )
+            .repeat(4),
+            size: 800_000 + i,
+        })
+        .collect()
+}
+
+fn bench_progress(c: &mut Criterion) {
+    let entries = entries();
+    let mut blobs: Vec<&str> = entries.iter().map(|e| e.etag.as_str()).collect();
+    blobs.sort_unstable();
+    let found = Found {
+        blobs: &blobs,
+        paths: &[],
+    };
+    let temps = HashMap::new();
+    let mut g = c.benchmark_group("progress");
+    g.throughput(Throughput::Elements(FILES));
+    g.bench_function("5000_files_all_present", |b| {
+        b.iter(|| progress(black_box(&entries), &found, &temps))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_progress);
+criterion_main!(benches);
