@@ -20,7 +20,7 @@ use super::memo::Stamp;
 use super::summary::Part;
 use super::{ErrorTally, Reason, RepoStats, TempFile};
 use crate::blob_name::TempKind;
-use crate::downloads::progress::{self, Progress};
+use crate::downloads::progress::{self, Progress, Revision};
 use crate::downloads::tree;
 
 /// A repo's commit of interest, and the tree file its progress is measured against. The walk
@@ -31,8 +31,8 @@ pub struct Located {
     pub tree_file: Option<PathBuf>,
 }
 
-/// The entries of `trees/<commit>.json`.
-pub type Tree = Arc<Vec<tree::TreeEntry>>;
+/// The entries of `trees/<commit>.json`, arranged for the progress sums.
+pub type Tree = Arc<Revision>;
 
 /// Parsed tree files by path, with the stamp they were read under: a tree file of 100k entries
 /// is megabytes of JSON, so an incremental scan parses it again only when its stamp changed.
@@ -118,7 +118,7 @@ pub fn finish(
                 .map(|m| locks.contains(m.dev(), m.ino()));
         }
     }
-    let progress = tree.map(|entries| {
+    let progress = tree.map(|rev| {
         let mut temp_bytes: HashMap<String, u64> = HashMap::new();
         for t in &temps {
             let b = progress::temp_file_bytes(t.size, t.allocated, t.kind == TempKind::SyncPart);
@@ -131,7 +131,7 @@ pub fn finish(
             blobs: &blobs,
             paths: &paths,
         };
-        progress::progress(&entries, &found, &temp_bytes)
+        progress::progress(&rev, &found, &temp_bytes)
     });
     errors.merge(part.errors);
     RepoScan {
@@ -225,7 +225,7 @@ pub fn load_tree(path: &Path, memo: Option<&TreeMemo>, errors: &mut ErrorTally) 
 fn parse(path: &Path, errors: &mut ErrorTally) -> Option<Tree> {
     let text = read_optional(path, errors)?;
     match tree::parse_tree(&text) {
-        Ok(entries) => Some(Arc::new(entries)),
+        Ok(entries) => Some(Arc::new(Revision::new(entries))),
         Err(e) => {
             errors.add(Reason::BadTree, path, e);
             None
