@@ -7,16 +7,17 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use super::locks::LockLookup;
 use super::memo::Stamp;
+use super::shared::Root;
 use super::summary::Part;
 use super::{ErrorTally, Reason, RepoStats, TempFile};
 use crate::blob_name::TempKind;
@@ -47,43 +48,20 @@ pub struct TreeMemo<'a> {
 }
 
 /// The commit `revision` (default `main`) names in R (`root`/`folder`), and its tree file, if
-/// R has one.
+/// R has one. Lookups start from the open root (`at`) rather than from the root's path.
 pub fn locate(
-    root: &RootDir,
+    root: &Path,
+    at: &Root,
     folder: &str,
     revision: Option<&str>,
     errors: &mut ErrorTally,
 ) -> Located {
-    let repo = root.path.join(folder);
-    let commit = tree_commit(root, folder, &repo, revision, errors);
+    let repo = root.join(folder);
+    let commit = tree_commit(at, folder, &repo, revision, errors);
     let tree_file = commit
         .as_ref()
         .map(|c| repo.join("trees").join(format!("{c}.json")));
     Located { commit, tree_file }
-}
-
-/// The cache root as refs are looked up in it: open once, so each repo's `trees` and ref
-/// lookups start from it instead of resolving the root's path again. A root that cannot be
-/// opened is used by path (its lookups then fail as they would have).
-pub struct RootDir<'a> {
-    pub path: &'a Path,
-    fd: Option<OwnedFd>,
-}
-
-impl<'a> RootDir<'a> {
-    pub fn open(path: &'a Path) -> Self {
-        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        let fd = rustix::fs::open(path, flags, Mode::empty()).ok();
-        Self { path, fd }
-    }
-
-    /// `rel` (inside the root) as a directory descriptor and a path from it.
-    fn at(&self, rel: PathBuf) -> (BorrowedFd<'_>, PathBuf) {
-        match &self.fd {
-            Some(fd) => (fd.as_fd(), rel),
-            None => (CWD, self.path.join(rel)),
-        }
-    }
 }
 
 /// What a repo's walk adds up to.
@@ -157,14 +135,15 @@ pub struct Loaded {
 /// The commit to measure, when R has `trees/` (a client that writes tree files) and its
 /// revision resolves to a commit id that is safe to put in a file name.
 fn tree_commit(
-    root: &RootDir,
+    root: &Root,
     folder: &str,
     repo: &Path,
     revision: Option<&str>,
     errors: &mut ErrorTally,
 ) -> Option<String> {
-    let (base, trees) = root.at(Path::new(folder).join("trees"));
-    let is_dir = rustix::fs::statat(base, &trees, AtFlags::empty())
+    let trees = Path::new(folder).join("trees");
+    let (base, trees) = root.beneath(&trees);
+    let is_dir = rustix::fs::statat(base, &*trees, AtFlags::empty())
         .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory);
     if !is_dir {
         return None;
@@ -173,7 +152,8 @@ fn tree_commit(
     let commit = if rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
         rev.to_owned()
     } else {
-        let (base, rel) = root.at(Path::new(folder).join("refs").join(rev));
+        let rel = Path::new(folder).join("refs").join(rev);
+        let (base, rel) = root.beneath(&rel);
         read_ref(base, &rel)
             .map_err(|e| errors.io(&repo.join("refs").join(rev), &e))
             .ok()?

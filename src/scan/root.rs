@@ -10,8 +10,8 @@ use std::time::Instant;
 use super::commits::{CloseOnDrop, Commits};
 use super::locks::LockLookup;
 use super::memo::{DirMemo, Dirs};
-use super::repo::{self, Loaded, RootDir, Tree, TreeMemo, Trees};
-use super::shared::RootPaths;
+use super::repo::{self, Loaded, Tree, TreeMemo, Trees};
+use super::shared::{Root, RootPaths};
 use super::walk::{self, RepoWalk, WalkInput, WalkOutput};
 use super::{
     CacheReport, ErrorTally, Reason, RepoReport, RepoStats, ScanOptions, chunks, fsstat,
@@ -231,7 +231,7 @@ fn scan_targets(
             dir: root.join(&t.folder),
         })
         .collect();
-    let root_dir = RootDir::open(root);
+    let root_at = Root::open(&RootPaths { root, root_real });
     // Per target: its tree file and ref errors when present, `None` when absent, each commit
     // published as found. Each repo keeps its own tally, merged below in repo order with its
     // tree file's, so counts and samples are what one thread going through the repos in order
@@ -241,7 +241,8 @@ fn scan_targets(
         let mut next = 0;
         let mut locate = |t: &Target| {
             let mut tally = ErrorTally::default();
-            let l = repo::locate(&root_dir, &t.folder, t.revision.as_deref(), &mut tally);
+            let rev = t.revision.as_deref();
+            let l = repo::locate(root, &root_at, &t.folder, rev, &mut tally);
             commits.publish(next, l.commit);
             next += 1;
             (l.tree_file, tally)
@@ -249,7 +250,7 @@ fn scan_targets(
         present_targets.iter().map(|t| t.map(&mut locate)).collect()
     };
     // Tree files are needed only after the walk.
-    let load = |located: &[Option<(Option<PathBuf>, ErrorTally)>]| {
+    let load = |located: &[Option<(Option<PathBuf>, ErrorTally)>]| -> Vec<Option<(Option<Loaded>, ErrorTally)>> {
         let load_one = |f: &Option<PathBuf>| {
             let mut tally = ErrorTally::default();
             let loaded = f
@@ -257,11 +258,10 @@ fn scan_targets(
                 .and_then(|f| repo::load_tree(f, tree_memo.as_ref(), &mut tally));
             (loaded, tally)
         };
-        let loaded: Vec<Option<(Option<Loaded>, ErrorTally)>> = located
+        located
             .iter()
             .map(|l| l.as_ref().map(|(f, _)| load_one(f)))
-            .collect();
-        loaded
+            .collect()
     };
     let commits = Commits::pending(walks.len());
     // Many repos: refs are resolved and tree files parsed on a thread beside the walk, which

@@ -3,6 +3,7 @@
 //! cache root is never followed, so a link to `/dev/zero` or a home directory costs nothing and
 //! counts nothing.
 
+use std::borrow::Cow;
 use std::ffi::{CStr, OsStr, OsString};
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -51,6 +52,17 @@ impl Root {
         match (&self.fd, within(p, &self.norm)) {
             (Some(fd), Some(rel)) if !rel.as_os_str().is_empty() => (fd.as_fd(), rel),
             _ => (CWD, p),
+        }
+    }
+
+    /// `rel`, a path inside the root (`<folder>/refs/main`), as a descriptor and a path from it:
+    /// the open root, or the root's path when it could not be opened (lookups then fail as
+    /// they would have).
+    pub fn beneath<'p>(&self, rel: &'p Path) -> (BorrowedFd<'_>, Cow<'p, Path>) {
+        use std::os::fd::AsFd;
+        match &self.fd {
+            Some(fd) => (fd.as_fd(), Cow::Borrowed(rel)),
+            None => (CWD, Cow::Owned(self.norm.join(rel))),
         }
     }
 
