@@ -141,16 +141,17 @@ pub fn parse_tree(json: &str) -> Result<Vec<TreeEntry>, TreeError> {
 /// Bytes the revision occupies once complete: each etag counted once, because identical
 /// files share one blob on disk (same rule as `hf cache ls`). Should one etag be listed with
 /// different sizes (a corrupt tree), the largest wins so progress can never exceed 100%.
-pub fn expected_bytes(entries: &[TreeEntry]) -> u64 {
+/// The scan gets this from `progress::Revision`; this plain form is the tests' reference.
+#[cfg(test)]
+pub(crate) fn expected_bytes(entries: &[TreeEntry]) -> u64 {
     distinct_sizes(entries)
         .iter()
         .fold(0, |sum: u64, (_, n)| sum.saturating_add(*n))
 }
 
 /// (etag, size) sorted by etag, one per etag, deduplicated as described on
-/// [`expected_bytes`]. Sorted rather than hashed, like the progress sums: SipHash over
-/// 64-character etags cost more than the tree's JSON parse, and sorting has no worst case a
-/// crafted tree file could hit.
+/// [`expected_bytes`]: the reference the progress tests check `progress::Revision` against.
+#[cfg(test)]
 pub(crate) fn distinct_sizes(entries: &[TreeEntry]) -> Vec<(&str, u64)> {
     let mut sizes: Vec<(&str, u64)> = entries.iter().map(|e| (e.etag.as_str(), e.size)).collect();
     sizes.sort_unstable();
