@@ -49,6 +49,29 @@ fn shared_store_target_counted_once_and_unreferenced_payload_not() {
     assert_eq!(cache(&doc)["repos_found"], 1);
 }
 
+/// A walk stats each store payload once and reuses what it found for later links: every repo
+/// linking to a payload still counts it, and links of the same name in two repos that lead to
+/// different payloads each count their own.
+#[test]
+fn store_payload_linked_from_several_repos_counts_in_each() {
+    let c = Cache::new();
+    c.store_blob(&h(3), 500);
+    c.store_blob(&h(4), 900);
+    let to_store = |hash: &str| format!("../../blobs/{}/{hash}", &hash[..2]);
+    for name in ["models--org--a", "models--org--b"] {
+        c.repo(name).shared(&h(3)).link(A, "model.bin", &h(3));
+    }
+    // Same link name as in a and b, another payload.
+    c.repo("models--org--c")
+        .blob_symlink(&h(3), &to_store(&h(4)))
+        .link(A, "model.bin", &h(3));
+    let doc = c.scan(&[]);
+    for (model, bytes) in [("org/a", 500), ("org/b", 500), ("org/c", 900)] {
+        assert_eq!(counts(repo(&doc, model)), (bytes, 1, 0, 1), "{model}");
+    }
+    assert_eq!(cache(&doc)["success"], true, "{doc}");
+}
+
 #[test]
 fn hard_links_counted_once() {
     let c = Cache::new();
