@@ -32,6 +32,8 @@ pub struct TreeEntry {
 pub enum TreeError {
     #[error("tree cache is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("tree cache is not UTF-8: {0}")]
+    NotUtf8(#[from] std::str::Utf8Error),
     #[error("tree cache has format_version {0}, only 1 is understood")]
     UnknownFormat(u64),
     #[error("tree cache has no `{0}`")]
@@ -305,6 +307,7 @@ mod tests {
             TreeError::MissingTopLevel("format_version") => "version None".to_string(),
             TreeError::MissingTopLevel(_) => "no files".to_string(),
             TreeError::MissingField { path, field } => format!("{path} {field}"),
+            TreeError::NotUtf8(e) => format!("not UTF-8: {e}"),
         });
         prop_assert_eq!(got, parse_with_a_map(json));
         Ok(())

@@ -184,17 +184,24 @@ fn read_ref(base: BorrowedFd, rel: &Path) -> io::Result<String> {
     String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-/// Parse the tree file at `path`, or reuse the memo's while its stamp is unchanged.
-pub fn load_tree(path: &Path, memo: Option<&TreeMemo>, errors: &mut ErrorTally) -> Option<Loaded> {
+/// Parse the tree file at `path`, or reuse the memo's while its stamp is unchanged. `at` opens
+/// it; `buf` is the caller's, reused from one tree file to the next.
+pub fn load_tree(
+    at: &Root,
+    path: &Path,
+    memo: Option<&TreeMemo>,
+    buf: &mut Vec<u8>,
+    errors: &mut ErrorTally,
+) -> Option<Loaded> {
     let Some(memo) = memo else {
-        let tree = parse(path, errors)?;
+        let tree = parse(at, path, buf, errors)?;
         return Some(Loaded { tree, keep: None });
     };
     // Stat before reading: a change after the stat shows as a new stamp next time.
     let stamp = rustix::fs::stat(path).ok().map(|st| Stamp::from_stat(&st));
     let tree = match memo.last.get(path.as_os_str()) {
         Some((s, tree)) if Some(*s) == stamp => tree.clone(),
-        _ => parse(path, errors)?,
+        _ => parse(at, path, buf, errors)?,
     };
     let keep = stamp
         .filter(|s| s.settled(memo.started, memo.racy_window))
@@ -202,21 +209,21 @@ pub fn load_tree(path: &Path, memo: Option<&TreeMemo>, errors: &mut ErrorTally) 
     Some(Loaded { tree, keep })
 }
 
-fn parse(path: &Path, errors: &mut ErrorTally) -> Option<Tree> {
-    let text = read_optional(path, errors)?;
-    match tree::parse_tree(&text) {
+/// A tree file that cannot be read is a counted error (its commit's ref said it should be
+/// there); one that is not UTF-8 JSON of the known layout is a bad tree file.
+fn parse(at: &Root, path: &Path, buf: &mut Vec<u8>, errors: &mut ErrorTally) -> Option<Tree> {
+    at.read_file(path, buf)
+        .map_err(|e| errors.io(path, &e.into()))
+        .ok()?;
+    let parsed = match std::str::from_utf8(buf) {
+        Ok(text) => tree::parse_tree(text),
+        Err(e) => Err(e.into()),
+    };
+    match parsed {
         Ok(entries) => Some(Arc::new(Revision::new(entries))),
         Err(e) => {
             errors.add(Reason::BadTree, path, e);
             None
         }
     }
-}
-
-/// A file that may legitimately be missing (a ref not fetched, no tree file for the commit);
-/// any other failure to read it is a counted error.
-fn read_optional(path: &Path, errors: &mut ErrorTally) -> Option<String> {
-    fs::read_to_string(path)
-        .map_err(|e| errors.io(path, &e))
-        .ok()
 }

@@ -251,11 +251,12 @@ fn scan_targets(
     };
     // Tree files are needed only after the walk.
     let load = |located: &[Option<(Option<PathBuf>, ErrorTally)>]| -> Vec<Option<(Option<Loaded>, ErrorTally)>> {
-        let load_one = |f: &Option<PathBuf>| {
+        let mut buf = Vec::new();
+        let mut load_one = |f: &Option<PathBuf>| {
             let mut tally = ErrorTally::default();
-            let loaded = f
-                .as_deref()
-                .and_then(|f| repo::load_tree(f, tree_memo.as_ref(), &mut tally));
+            let loaded = f.as_deref().and_then(|f| {
+                repo::load_tree(&root_at, f, tree_memo.as_ref(), &mut buf, &mut tally)
+            });
             (loaded, tally)
         };
         located

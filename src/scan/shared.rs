@@ -38,6 +38,10 @@ pub struct Root {
     seen: Mutex<HashMap<Box<[u8]>, FileFacts>>,
 }
 
+/// [`Root::read_file`]'s first buffer; it doubles when less than a quarter of it is left.
+/// Small enough that a typical tree file (a few kilobytes) stays below malloc's `mmap` size.
+const READ_CHUNK: usize = 16 * 1024;
+
 /// Store payloads whose `lstat` a walk remembers. A bound keeps memory independent of the
 /// cache's size (at most a few hundred kilobytes); past it the memory starts again, which
 /// costs only `lstat`s. The medium benchmark cache has 1,032 payloads for 2,064 links.
@@ -91,6 +95,26 @@ impl Root {
         match &self.fd {
             Some(fd) => (fd.as_fd(), Cow::Borrowed(rel)),
             None => (CWD, Cow::Owned(self.norm.join(rel))),
+        }
+    }
+
+    /// The whole of the file at `p` (normalised) into `buf`, replacing what it held: opened
+    /// from the root's descriptor, with no size `statx` (std's `read_to_end` asks for one) and
+    /// into a buffer the caller reuses, so reading a cache's tree files does not map fresh
+    /// pages for each.
+    pub fn read_file(&self, p: &Path, buf: &mut Vec<u8>) -> rustix::io::Result<()> {
+        let (base, rel) = self.at(p);
+        let fd = rustix::fs::openat(base, rel, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+        buf.clear();
+        loop {
+            if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+                buf.reserve(buf.capacity().max(READ_CHUNK));
+            }
+            match rustix::io::read(&fd, rustix::buffer::spare_capacity(buf)) {
+                Ok(0) => return Ok(()),
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(e) => return Err(e),
+            }
         }
     }
 

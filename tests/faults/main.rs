@@ -21,6 +21,7 @@
 //! | links::two_hop_escape_through_the_store | store entry → file outside the root | not counted (ignored: engine follows it) | none |
 //! | links::special_files_are_never_opened | FIFO in `blobs/` and `snapshots/`, link to a FIFO | not counted, no hang | none |
 //! | names::non_utf8_names | bad bytes in a blob name, a snapshot dir, a root entry | bytes count; the root entry is no repo | non_utf8_name 3 |
+//! | names::tree_file_not_utf8_is_a_bad_tree_file | `trees/<commit>.json` with a non-UTF-8 byte | bytes count, no progress | bad_tree_file 1 |
 //! | names::deep_directory_chain | 4096-deep dir chain in a snapshot | either all counted, or the part below PATH_MAX reported | none, or io 1 |
 //! | churn::files_and_repos_vanish_mid_scan | mutator thread adds/renames/removes files and whole repos | churned numbers within bounds | none (vanishing is a race, not an error) |
 //! | root::root_is_a_file | root path is a regular file | root_exists 0, no repos | not_a_directory 1 |

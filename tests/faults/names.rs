@@ -35,6 +35,25 @@ fn non_utf8_names() {
     assert_errors(&doc, &[("non_utf8_name", 3)]);
 }
 
+/// A tree file that is not UTF-8 cannot be the JSON a client wrote: a `bad_tree_file`, and the
+/// repo's progress is unknown while its bytes still count.
+#[test]
+fn tree_file_not_utf8_is_a_bad_tree_file() {
+    let c = Cache::new();
+    healthy(&c);
+    let r = c.repo("models--org--tree");
+    r.blob(&h(9), 10).link(REV, "f", &h(9)).refs("main", REV);
+    let tree = r.path.join("trees").join(format!("{REV}.json"));
+    std::fs::create_dir_all(tree.parent().unwrap()).unwrap();
+    std::fs::write(&tree, b"{\"format_version\": 1, \"files\": {\"\xff\": {}}}").unwrap();
+    let doc = scan(&c, &[]);
+    assert_healthy(&doc);
+    let t = repo(&doc, "org/tree");
+    assert_eq!(counts(t), (10, 1, 0, 1));
+    assert_eq!(t["progress"], serde_json::Value::Null);
+    assert_errors(&doc, &[("bad_tree_file", 1)]);
+}
+
 /// `depth` nested `d/` directories under `base` (made with dirfd-relative calls, since the full
 /// path outgrows PATH_MAX), with a `bottom.bin` of `n` bytes at the end.
 fn deep_chain(base: &Path, depth: usize, n: usize) {
