@@ -39,7 +39,7 @@ mod perms;
 mod readonly;
 mod root;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
@@ -66,6 +66,17 @@ pub fn healthy(c: &Cache) {
 }
 
 /// The healthy repos' exact numbers: a fault elsewhere must not move them.
+/// `org/tree`: one 10-byte blob linked at `REV` (the ref `main`), and `contents` as its
+/// `trees/<REV>.json`. Returns the tree file's path.
+pub fn repo_with_tree_file(c: &Cache, contents: &[u8]) -> PathBuf {
+    let r = c.repo("models--org--tree");
+    r.blob(&h(9), 10).link(REV, "f", &h(9)).refs("main", REV);
+    let tree = r.path.join("trees").join(format!("{REV}.json"));
+    std::fs::create_dir_all(tree.parent().unwrap()).unwrap();
+    std::fs::write(&tree, contents).unwrap();
+    tree
+}
+
 pub fn assert_healthy(doc: &Value) {
     let r = repo(doc, "org/healthy");
     assert_eq!(

@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::common::*;
-use crate::{REV, assert_errors, assert_healthy, healthy, scan};
+use crate::{REV, assert_errors, assert_healthy, healthy, repo_with_tree_file, scan};
 
 /// Each non-UTF-8 name is one `non_utf8_name` error; the bytes under it still count, and a root
 /// entry whose name is not UTF-8 is not exported as a repo (it cannot be a label value).
@@ -41,11 +41,7 @@ fn non_utf8_names() {
 fn tree_file_not_utf8_is_a_bad_tree_file() {
     let c = Cache::new();
     healthy(&c);
-    let r = c.repo("models--org--tree");
-    r.blob(&h(9), 10).link(REV, "f", &h(9)).refs("main", REV);
-    let tree = r.path.join("trees").join(format!("{REV}.json"));
-    std::fs::create_dir_all(tree.parent().unwrap()).unwrap();
-    std::fs::write(&tree, b"{\"format_version\": 1, \"files\": {\"\xff\": {}}}").unwrap();
+    repo_with_tree_file(&c, b"{\"format_version\": 1, \"files\": {\"\xff\": {}}}");
     let doc = scan(&c, &[]);
     assert_healthy(&doc);
     let t = repo(&doc, "org/tree");

@@ -6,7 +6,8 @@ use std::process::Command;
 
 use crate::common::*;
 use crate::{
-    REV, assert_errors, assert_healthy, chmod, healthy, scan_unprivileged, scan_unprivileged_at,
+    REV, assert_errors, assert_healthy, chmod, healthy, repo_with_tree_file, scan_unprivileged,
+    scan_unprivileged_at,
 };
 
 /// Restores a mode on drop so the temp dir can be removed even when an assertion fails.
@@ -98,15 +99,11 @@ fn unreadable_file_still_counts() {
 fn unreadable_tree_file_is_an_error() {
     let c = Cache::new();
     healthy(&c);
-    let r = c.repo("models--org--tree");
-    r.blob(&h(9), 10).link(REV, "f", &h(9)).refs("main", REV);
-    let tree = r.path.join("trees").join(format!("{REV}.json"));
-    std::fs::create_dir_all(tree.parent().unwrap()).unwrap();
     let listing = format!(
         r#"[{{"type":"file","path":"f","oid":"{}","size":10}}]"#,
         h(9)
     );
-    std::fs::write(&tree, listing).unwrap();
+    let tree = repo_with_tree_file(&c, listing.as_bytes());
     chmod(&tree, 0o000);
     let Some(doc) = scan_unprivileged(&c, &[]) else {
         return;
