@@ -5,10 +5,8 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::fs;
 use std::io;
 use std::os::fd::BorrowedFd;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,9 +69,10 @@ pub struct RepoScan {
     pub progress: Option<Progress>,
 }
 
-/// Turn R's walked part into its report: `root` and `folder` locate `.locks/<folder>/`.
+/// Turn R's walked part into its report: `at` (the open cache root) and `folder` locate
+/// `R/blobs/` and `.locks/<folder>/`.
 pub fn finish(
-    root: &Path,
+    at: &Root,
     folder: &str,
     tree: Option<Tree>,
     mut part: Part,
@@ -81,19 +80,24 @@ pub fn finish(
     errors: &mut ErrorTally,
 ) -> RepoScan {
     let stats = part.stats();
-    let blobs = root.join(folder).join("blobs");
+    let lstat = |rel: PathBuf| {
+        let (base, rel) = at.beneath(&rel);
+        rustix::fs::statat(base, &*rel, AtFlags::SYMLINK_NOFOLLOW).ok()
+    };
+    let (blobs, lock_dir) = (
+        Path::new(folder).join("blobs"),
+        Path::new(".locks").join(folder),
+    );
     let mut temps = std::mem::take(&mut part.temps);
     temps.sort_by(|a, b| a.name.cmp(&b.name));
     for t in &mut temps {
-        t.blob_exists = fs::symlink_metadata(blobs.join(&t.etag)).is_ok();
+        t.blob_exists = lstat(blobs.join(&t.etag)).is_some();
         if let Some(locks) = locks.for_temp(t.mtime, t.blob_exists) {
-            let lock = root
-                .join(".locks")
-                .join(folder)
-                .join(format!("{}.lock", t.etag));
-            t.lock_held = fs::symlink_metadata(lock)
-                .ok()
-                .map(|m| locks.contains(m.dev(), m.ino()));
+            let lock = lstat(lock_dir.join(format!("{}.lock", t.etag)));
+            // `Stat` field types differ between architectures; the casts are no-ops on some.
+            #[allow(clippy::unnecessary_cast)]
+            let held = lock.map(|st| locks.contains(st.st_dev as u64, st.st_ino as u64));
+            t.lock_held = held;
         }
     }
     let progress = tree.map(|rev| {

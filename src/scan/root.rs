@@ -346,7 +346,7 @@ fn scan_targets(
         let path = root.join(&t.folder);
         let (exists, stats, temps, progress) = match walked {
             Some((tree, part)) => {
-                let s = repo::finish(root, &t.folder, tree, part, &locks, errors);
+                let s = repo::finish(&root_at, &t.folder, tree, part, &locks, errors);
                 (true, s.stats, s.temps, s.progress)
             }
             None => (false, RepoStats::default(), Vec::new(), None),
