@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType};
 
 use super::locks::LockLookup;
 use super::memo::Stamp;
-use super::shared::Root;
+use super::shared::{Root, read_regular};
 use super::summary::Part;
 use super::{ErrorTally, Reason, RepoStats, TempFile};
 use crate::blob_name::TempKind;
@@ -170,21 +170,11 @@ fn tree_commit(
     Some(commit)
 }
 
-/// A ref file's text. Read directly rather than with `fs::read_to_string`, whose size hint
-/// costs a `statx` per ref: refs are 40 bytes.
+/// A ref file's text (40 bytes), read as [`read_regular`] reads: no size `statx`, and never
+/// from a FIFO or a device.
 fn read_ref(base: BorrowedFd, rel: &Path) -> io::Result<String> {
-    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
-    let fd = rustix::fs::openat(base, rel, flags, Mode::empty())?;
     let mut buf = Vec::new();
-    let mut chunk = [0u8; 128];
-    loop {
-        match rustix::io::read(&fd, &mut chunk) {
-            Ok(0) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    read_regular(base, rel, &mut buf)?;
     String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
@@ -217,7 +207,7 @@ pub fn load_tree(
 /// there); one that is not UTF-8 JSON of the known layout is a bad tree file.
 fn parse(at: &Root, path: &Path, buf: &mut Vec<u8>, errors: &mut ErrorTally) -> Option<Tree> {
     at.read_file(path, buf)
-        .map_err(|e| errors.io(path, &e.into()))
+        .map_err(|e| errors.io(path, &e))
         .ok()?;
     let parsed = match std::str::from_utf8(buf) {
         Ok(text) => tree::parse_tree(text),

@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ffi::{CStr, OsStr, OsString};
+use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -38,7 +39,7 @@ pub struct Root {
     seen: Mutex<HashMap<Box<[u8]>, FileFacts>>,
 }
 
-/// [`Root::read_file`]'s first buffer; it doubles when less than a quarter of it is left.
+/// [`read_regular`]'s first buffer; it doubles when less than a quarter of it is left.
 /// Small enough that a typical tree file (a few kilobytes) stays below malloc's `mmap` size.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -98,24 +99,11 @@ impl Root {
         }
     }
 
-    /// The whole of the file at `p` (normalised) into `buf`, replacing what it held: opened
-    /// from the root's descriptor, with no size `statx` (std's `read_to_end` asks for one) and
-    /// into a buffer the caller reuses, so reading a cache's tree files does not map fresh
-    /// pages for each.
-    pub fn read_file(&self, p: &Path, buf: &mut Vec<u8>) -> rustix::io::Result<()> {
+    /// The whole of the regular file at `p` (normalised) into `buf` ([`read_regular`]), looked up
+    /// from the root's descriptor.
+    pub fn read_file(&self, p: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
         let (base, rel) = self.at(p);
-        let fd = rustix::fs::openat(base, rel, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
-        buf.clear();
-        loop {
-            if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-                buf.reserve(buf.capacity().max(READ_CHUNK));
-            }
-            match rustix::io::read(&fd, rustix::buffer::spare_capacity(buf)) {
-                Ok(0) => return Ok(()),
-                Ok(_) | Err(Errno::INTR) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        read_regular(base, rel, buf)
     }
 
     /// `lstat` of a normalised path.
@@ -127,6 +115,36 @@ impl Root {
     fn readlink(&self, p: &Path) -> rustix::io::Result<PathBuf> {
         let (base, rel) = self.at(p);
         rustix::fs::readlinkat(base, rel, Vec::new()).map(path_of)
+    }
+}
+
+/// The whole of `rel` (from `base`) into `buf`, replacing what it held, if it is a regular file.
+/// A FIFO or a device named like a ref or tree file is refused before it is opened (opening a
+/// FIFO waits for a writer, or wakes one; `/dev/zero` never ends), and checked again on the open
+/// descriptor in case it was swapped in between; `O_NONBLOCK` keeps that open from waiting.
+/// No size `statx` (std's `read_to_end` asks for one), and `buf` is the caller's to reuse, so
+/// reading a cache's tree files does not map fresh pages for each.
+pub fn read_regular(base: BorrowedFd, rel: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
+    let regular = |st: &Stat| FileType::from_raw_mode(st.st_mode) == FileType::RegularFile;
+    let refuse = || io::Error::other("not a regular file");
+    if !regular(&rustix::fs::statat(base, rel, AtFlags::empty())?) {
+        return Err(refuse());
+    }
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    let fd = rustix::fs::openat(base, rel, flags, Mode::empty())?;
+    if !regular(&rustix::fs::fstat(&fd)?) {
+        return Err(refuse());
+    }
+    buf.clear();
+    loop {
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(buf.capacity().max(READ_CHUNK));
+        }
+        match rustix::io::read(&fd, rustix::buffer::spare_capacity(buf)) {
+            Ok(0) => return Ok(()),
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 

@@ -136,6 +136,46 @@ fn special_files_are_never_opened() {
     assert_errors(&doc, &[]);
 }
 
+/// A FIFO or a device where a ref or a tree file belongs is refused without being read: a FIFO's
+/// open would wait for a writer (the scan would hang) and `/dev/zero` never ends. Each is one
+/// `io` error; the repos' bytes still count and their progress is unknown.
+#[test]
+fn special_files_as_refs_or_tree_files_are_never_read() {
+    let c = Cache::new();
+    healthy(&c);
+    let tree_of = |folder: &str| {
+        let r = c.repo(folder);
+        r.blob(&h(9), 10).link(REV, "f", &h(9));
+        std::fs::create_dir_all(r.path.join("trees")).unwrap();
+        (
+            r.path.join("refs"),
+            r.path.join("trees").join(format!("{REV}.json")),
+        )
+    };
+    let (refs, tree) = tree_of("models--org--tree-fifo");
+    write_ref(&refs);
+    mkfifo(&tree);
+    let (refs, tree) = tree_of("models--org--tree-zero");
+    write_ref(&refs);
+    symlink("/dev/zero", tree).unwrap();
+    let (refs, _) = tree_of("models--org--ref-fifo");
+    std::fs::create_dir_all(&refs).unwrap();
+    mkfifo(&refs.join("main"));
+    let doc = scan(&c, &[]);
+    assert_healthy(&doc);
+    for model in ["org/tree-fifo", "org/tree-zero", "org/ref-fifo"] {
+        let r = repo(&doc, model);
+        assert_eq!(counts(r), (10, 1, 0, 1), "{model}");
+        assert_eq!(r["progress"], serde_json::Value::Null, "{model}");
+    }
+    assert_errors(&doc, &[("io", 3)]);
+}
+
+fn write_ref(refs: &Path) {
+    std::fs::create_dir_all(refs).unwrap();
+    std::fs::write(refs.join("main"), REV).unwrap();
+}
+
 fn mkfifo(p: &Path) {
     rustix::fs::mkfifoat(rustix::fs::CWD, p, rustix::fs::Mode::from_raw_mode(0o644)).unwrap();
 }

@@ -20,6 +20,7 @@
 //! | links::targets_outside_the_root | blob links to `/dev/zero`, a 1 TiB sparse file, `../..` escape, absolute dir | nothing counted, nothing read | none |
 //! | links::two_hop_escape_through_the_store | store entry → file outside the root | not counted (ignored: engine follows it) | none |
 //! | links::special_files_are_never_opened | FIFO in `blobs/` and `snapshots/`, link to a FIFO | not counted, no hang | none |
+//! | links::special_files_as_refs_or_tree_files_are_never_read | FIFO as `trees/<commit>.json` and as `refs/main`; tree file → `/dev/zero` | bytes count, no progress, no hang | io 3 |
 //! | names::non_utf8_names | bad bytes in a blob name, a snapshot dir, a root entry | bytes count; the root entry is no repo | non_utf8_name 3 |
 //! | names::tree_file_not_utf8_is_a_bad_tree_file | `trees/<commit>.json` with a non-UTF-8 byte | bytes count, no progress | bad_tree_file 1 |
 //! | names::deep_directory_chain | 4096-deep dir chain in a snapshot | either all counted, or the part below PATH_MAX reported | none, or io 1 |
