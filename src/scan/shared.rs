@@ -118,13 +118,11 @@ impl Root {
     }
 }
 
-/// The whole of `rel` (from `base`) into `buf`, replacing what it held, if it is a regular file.
-/// A FIFO or a device named like a ref or tree file is refused before it is opened (opening a
-/// FIFO waits for a writer, or wakes one; `/dev/zero` never ends), and checked again on the open
-/// descriptor in case it was swapped in between; `O_NONBLOCK` keeps that open from waiting.
-/// No size `statx` (std's `read_to_end` asks for one), and `buf` is the caller's to reuse, so
-/// reading a cache's tree files does not map fresh pages for each.
-pub fn read_regular(base: BorrowedFd, rel: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
+/// `rel` (from `base`) opened for reading, if it is a regular file. A FIFO or a device named like
+/// a ref or tree file is refused before it is opened (opening a FIFO waits for a writer, or wakes
+/// one; opening a device can act on it, and `/dev/zero` never ends), and checked again on the
+/// open descriptor in case it was swapped in between; `O_NONBLOCK` keeps that open from waiting.
+pub fn open_regular(base: BorrowedFd, rel: &Path) -> io::Result<OwnedFd> {
     let regular = |st: &Stat| FileType::from_raw_mode(st.st_mode) == FileType::RegularFile;
     let refuse = || io::Error::other("not a regular file");
     if !regular(&rustix::fs::statat(base, rel, AtFlags::empty())?) {
@@ -135,6 +133,14 @@ pub fn read_regular(base: BorrowedFd, rel: &Path, buf: &mut Vec<u8>) -> io::Resu
     if !regular(&rustix::fs::fstat(&fd)?) {
         return Err(refuse());
     }
+    Ok(fd)
+}
+
+/// The whole of the regular file `rel` (from `base`, see [`open_regular`]) into `buf`, replacing
+/// what it held. No size `statx` (std's `read_to_end` asks for one), and `buf` is the caller's to
+/// reuse, so reading a cache's tree files does not map fresh pages for each.
+fn read_regular(base: BorrowedFd, rel: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
+    let fd = open_regular(base, rel)?;
     buf.clear();
     loop {
         if buf.capacity() - buf.len() < READ_CHUNK / 4 {

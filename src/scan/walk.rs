@@ -234,18 +234,10 @@ struct Shared<'a> {
 }
 
 pub fn walk(input: &WalkInput) -> WalkOutput {
-    let mut q = Queue::default();
-    for (repo, r) in input.repos.iter().enumerate() {
-        for (section, name) in [(Section::Snapshots, "snapshots"), (Section::Blobs, "blobs")] {
-            q.dirs.push(DirJob {
-                repo,
-                section,
-                depth: 0,
-                path: child(&r.dir, OsStr::new(name)),
-                parent: None,
-            });
-        }
-    }
+    let mut q = Queue {
+        dirs: first_jobs(input.repos),
+        ..Queue::default()
+    };
     q.running = 1;
     let sh = Shared {
         input,
@@ -275,6 +267,26 @@ pub fn walk(input: &WalkInput) -> WalkOutput {
     let mut out = assemble(input, found);
     out.threads_used = threads_used;
     out
+}
+
+/// Each repo's two top folders, as the queue (a stack) starts: popped in repo order. The resolver
+/// beside the walk publishes commits in that order, and a walker needs a repo's commit to list
+/// it; starting at the last repo made the walk wait for every ref to be resolved (2-4 ms with
+/// one CPU idle on the medium benchmark cache).
+fn first_jobs(repos: &[RepoWalk]) -> Vec<DirJob> {
+    let mut jobs = Vec::with_capacity(2 * repos.len());
+    for (repo, r) in repos.iter().enumerate().rev() {
+        for (section, name) in [(Section::Snapshots, "snapshots"), (Section::Blobs, "blobs")] {
+            jobs.push(DirJob {
+                repo,
+                section,
+                depth: 0,
+                path: child(&r.dir, OsStr::new(name)),
+                parent: None,
+            });
+        }
+    }
+    jobs
 }
 
 /// Add up what the threads found: per repo, and per listed directory for the memo.

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{RepoWalk, SOLO_ENTRIES, WalkInput, WalkOutput, walk};
+use super::{RepoWalk, SOLO_ENTRIES, WalkInput, WalkOutput, first_jobs, walk};
 use crate::scan::commits::Commits;
 use crate::scan::shared::RootPaths;
 
@@ -151,4 +151,27 @@ fn names_come_back_in_order_with_their_kinds() {
         names.clear();
         assert!(names.is_empty());
     }
+}
+
+/// The walk takes repos in the order their commits are published (repo order), each repo's
+/// `blobs/` before its `snapshots/`.
+#[test]
+fn the_queue_starts_at_the_first_repo() {
+    let repos: Vec<RepoWalk> = (0..3)
+        .map(|i| RepoWalk {
+            dir: Path::new("/c").join(format!("models--o--m{i}")),
+        })
+        .collect();
+    let mut jobs = first_jobs(&repos);
+    let mut popped = Vec::new();
+    while let Some(j) = jobs.pop() {
+        popped.push((
+            j.repo,
+            j.path.file_name().unwrap().to_str().unwrap().to_owned(),
+        ));
+    }
+    let want: Vec<(usize, String)> = (0..3)
+        .flat_map(|i| [(i, "blobs".to_owned()), (i, "snapshots".to_owned())])
+        .collect();
+    assert_eq!(popped, want);
 }
