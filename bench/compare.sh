@@ -143,8 +143,8 @@ for preset in "${presets[@]}"; do
             cmd=("$SEQ" "$root")
             [[ $who == seq_walk ]] || cmd=("$BIN" scan --json --cache.dir "$root")
             strace -f -c -o "$out" "${cmd[@]}" >/dev/null
-            # newfstatat(fd, "", AT_EMPTY_PATH) is glibc opendir's fstat of each directory it opens, not a
-            # stat of an entry: count it apart.
+            # newfstatat(fd, "", AT_EMPTY_PATH) is an fstat of an open descriptor (glibc opendir's of each
+            # directory it opens), not a stat of an entry: count it apart.
             strace -f -qq -e trace=newfstatat -o "$out.fstatat" "${cmd[@]}" >/dev/null
             grep -c AT_EMPTY_PATH "$out.fstatat" >"${out%.txt}.emptypath" || true
             rm -f "$out.fstatat"
