@@ -15,7 +15,7 @@ use rustix::fs::{AtFlags, FileType};
 
 use super::locks::LockLookup;
 use super::memo::Stamp;
-use super::shared::{Root, open_regular};
+use super::shared::{Root, read_regular};
 use super::summary::Part;
 use super::{ErrorTally, Reason, RepoStats, TempFile};
 use crate::blob_name::TempKind;
@@ -170,20 +170,10 @@ fn tree_commit(
     Some(commit)
 }
 
-/// A ref file's text (40 bytes): opened as [`open_regular`] opens (never a FIFO or a device), and
-/// read through a small stack buffer, with no size `statx`.
+/// A ref file's text (40 bytes), read as [`read_regular`] reads: never from a FIFO or a device.
 fn read_ref(base: BorrowedFd, rel: &Path) -> io::Result<String> {
-    let fd = open_regular(base, rel)?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 128];
-    loop {
-        match rustix::io::read(&fd, &mut chunk) {
-            Ok(0) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let mut buf = Vec::with_capacity(64);
+    read_regular(base, rel, &mut buf)?;
     String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 

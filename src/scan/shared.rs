@@ -39,8 +39,8 @@ pub struct Root {
     seen: Mutex<HashMap<Box<[u8]>, FileFacts>>,
 }
 
-/// [`read_regular`]'s first buffer; it doubles when less than a quarter of it is left.
-/// Small enough that a typical tree file (a few kilobytes) stays below malloc's `mmap` size.
+/// What [`read_regular`] gives a buffer that has no room; it doubles each time it fills. Small
+/// enough that a typical tree file (a few kilobytes) stays below malloc's `mmap` size.
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Store payloads whose `lstat` a walk remembers. A bound keeps memory independent of the
@@ -122,7 +122,7 @@ impl Root {
 /// a ref or tree file is refused before it is opened (opening a FIFO waits for a writer, or wakes
 /// one; opening a device can act on it, and `/dev/zero` never ends), and checked again on the
 /// open descriptor in case it was swapped in between; `O_NONBLOCK` keeps that open from waiting.
-pub fn open_regular(base: BorrowedFd, rel: &Path) -> io::Result<OwnedFd> {
+fn open_regular(base: BorrowedFd, rel: &Path) -> io::Result<OwnedFd> {
     let regular = |st: &Stat| FileType::from_raw_mode(st.st_mode) == FileType::RegularFile;
     let refuse = || io::Error::other("not a regular file");
     if !regular(&rustix::fs::statat(base, rel, AtFlags::empty())?) {
@@ -136,14 +136,15 @@ pub fn open_regular(base: BorrowedFd, rel: &Path) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
-/// The whole of the regular file `rel` (from `base`, see [`open_regular`]) into `buf`, replacing
-/// what it held. No size `statx` (std's `read_to_end` asks for one), and `buf` is the caller's to
-/// reuse, so reading a cache's tree files does not map fresh pages for each.
-fn read_regular(base: BorrowedFd, rel: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
+/// The whole of the regular file `rel` (from `base`; see [`open_regular`]) into `buf`, replacing
+/// what it held. No size `statx` (std's `read_to_end` asks for one), and `buf` is the caller's:
+/// reused across a cache's tree files, it maps no fresh pages for each; sized for a 40-byte
+/// ref, it is the only allocation.
+pub fn read_regular(base: BorrowedFd, rel: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
     let fd = open_regular(base, rel)?;
     buf.clear();
     loop {
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        if buf.len() == buf.capacity() {
             buf.reserve(buf.capacity().max(READ_CHUNK));
         }
         match rustix::io::read(&fd, rustix::buffer::spare_capacity(buf)) {
