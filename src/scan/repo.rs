@@ -16,7 +16,7 @@ use rustix::fs::{AtFlags, FileType};
 use super::locks::LockLookup;
 use super::memo::Stamp;
 use super::shared::{Root, read_regular};
-use super::summary::Part;
+use super::summary::{FileFacts, Part};
 use super::{ErrorTally, Reason, RepoStats, TempFile};
 use crate::blob_name::TempKind;
 use crate::downloads::progress::{self, Progress, Revision};
@@ -93,11 +93,9 @@ pub fn finish(
     for t in &mut temps {
         t.blob_exists = lstat(blobs.join(&t.etag)).is_some();
         if let Some(locks) = locks.for_temp(t.mtime, t.blob_exists) {
-            let lock = lstat(lock_dir.join(format!("{}.lock", t.etag)));
-            // `Stat` field types differ between architectures; the casts are no-ops on some.
-            #[allow(clippy::unnecessary_cast)]
-            let held = lock.map(|st| locks.contains(st.st_dev as u64, st.st_ino as u64));
-            t.lock_held = held;
+            let lock = lstat(lock_dir.join(format!("{}.lock", t.etag)))
+                .map(|st| FileFacts::from_stat(&st));
+            t.lock_held = lock.map(|f| locks.contains(f.dev, f.ino));
         }
     }
     let progress = tree.map(|rev| {
