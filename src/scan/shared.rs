@@ -112,9 +112,9 @@ impl Root {
         rustix::fs::statat(base, rel, AtFlags::SYMLINK_NOFOLLOW)
     }
 
-    fn readlink(&self, p: &Path) -> rustix::io::Result<PathBuf> {
+    fn readlink(&self, p: &Path, reuse: Vec<u8>) -> rustix::io::Result<std::ffi::CString> {
         let (base, rel) = self.at(p);
-        rustix::fs::readlinkat(base, rel, Vec::new()).map(path_of)
+        rustix::fs::readlinkat(base, rel, reuse)
     }
 }
 
@@ -155,10 +155,6 @@ pub fn read_regular(base: BorrowedFd, rel: &Path, buf: &mut Vec<u8>) -> io::Resu
     }
 }
 
-fn path_of(c: std::ffi::CString) -> PathBuf {
-    OsString::from_vec(c.into_bytes()).into()
-}
-
 /// A repo folder's paths as link resolution compares them, normalised once per walk and repo
 /// instead of once per link: re-parsing a long cache path twice per link was most of a link's
 /// user-space work (callgrind).
@@ -177,6 +173,14 @@ impl RepoPaths {
 }
 
 /// A shared-store file a link led to.
+/// A walker thread's scratch space for [`shared_target`]: the link text and the resolved path
+/// of every store link it follows, so a link costs its two system calls and no allocation.
+#[derive(Default)]
+pub struct LinkBufs {
+    target: Vec<u8>,
+    resolved: Vec<u8>,
+}
+
 pub struct Reached {
     pub facts: FileFacts,
     /// When it was one hop away and `stamp_dir` knew its directory: that directory and its
@@ -191,7 +195,7 @@ const MAX_HOPS: usize = 8;
 /// root, so a store entry that is itself a link to somewhere else is not followed out. The
 /// target's facts when it is a regular file in the root but outside the repo (inside the repo it
 /// is counted where it lives). `first` is the link's open directory and name, when the walk
-/// has them (the first `readlink` then needs no path lookup).
+/// has them (the first `readlink` then needs no path lookup). `bufs` is the calling thread's.
 pub fn shared_target(
     link: &Path,
     first: Option<(BorrowedFd, &CStr)>,
@@ -199,42 +203,49 @@ pub fn shared_target(
     root: &Root,
     stamp_dir: &mut dyn FnMut(&Path) -> Option<Stamp>,
     errors: &mut ErrorTally,
+    bufs: &mut LinkBufs,
 ) -> Option<Reached> {
-    let mut hop = link.to_path_buf();
-    let mut dir = paths.blobs.clone();
+    // Set only once a link leads to another link; almost every link is one hop.
+    let mut hop: Option<PathBuf> = None;
+    let mut dir = Cow::Borrowed(paths.blobs.as_path());
     for i in 0..MAX_HOPS {
-        let target = match (i, first) {
-            (0, Some((fd, name))) => rustix::fs::readlinkat(fd, name, Vec::new()).map(path_of),
-            _ => root.readlink(&hop),
+        let reuse = std::mem::take(&mut bufs.target);
+        let read = match (&hop, first) {
+            (None, Some((fd, name))) => rustix::fs::readlinkat(fd, name, reuse),
+            (hop, _) => root.readlink(hop.as_deref().unwrap_or(link), reuse),
         };
-        let target = match target {
-            Ok(t) => t,
+        match read {
+            Ok(t) => bufs.target = t.into_bytes(),
             Err(e) => {
                 errors.io(link, &e.into());
                 return None;
             }
-        };
-        let resolved = join_normalized(&dir, &target);
-        if !root.contains(&resolved) {
+        }
+        let target = Path::new(OsStr::from_bytes(&bufs.target));
+        bufs.resolved.clear();
+        bufs.resolved.extend_from_slice(dir.as_os_str().as_bytes());
+        push_normalized(&mut bufs.resolved, &bufs.target);
+        let resolved = Path::new(OsStr::from_bytes(&bufs.resolved));
+        if !root.contains(resolved) {
             return None;
         }
         let store_dir = match (i, resolved.parent()) {
             (0, Some(p)) => stamp_dir(p).map(|s| (p.to_path_buf(), s)),
             _ => None,
         };
-        let outside_repo = || within(&resolved, &paths.repo).is_none();
-        if let Some(facts) = root.seen(&resolved) {
+        let outside_repo = || within(resolved, &paths.repo).is_none();
+        if let Some(facts) = root.seen(resolved) {
             return outside_repo().then_some(Reached { facts, store_dir });
         }
         // Stat even inside R, to report loops and broken links (rare, so this costs nothing).
-        match root.lstat(&resolved) {
+        match root.lstat(resolved) {
             Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => {
-                dir = resolved.parent().map(Path::to_path_buf).unwrap_or_default();
-                hop = resolved;
+                dir = Cow::Owned(resolved.parent().map(Path::to_path_buf).unwrap_or_default());
+                hop = Some(resolved.to_path_buf());
             }
             Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {
                 let facts = FileFacts::from_stat(&st);
-                root.remember(&resolved, facts);
+                root.remember(resolved, facts);
                 return outside_repo().then_some(Reached { facts, store_dir });
             }
             Ok(_) => return None,
@@ -253,10 +264,6 @@ pub fn shared_target(
     None
 }
 
-/// Lexical `..`/`.` resolution: link targets are relative to their folder, and we must decide
-/// "inside the root?" without following anything. Gives what pushing `p`'s `Path::components`
-/// onto an empty `PathBuf` would (popping for `..`, skipping `.`), on bytes: this runs for every
-/// shared-store link, where component parsing was a third of the scan's own CPU time.
 fn normalize(p: &Path) -> PathBuf {
     normalize_join(Path::new(""), p)
 }

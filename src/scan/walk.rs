@@ -24,7 +24,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use super::commits::Commits;
 use super::memo::{Dirs, LinkMemo, MemoDir, Stamp};
-use super::shared::{RepoPaths, Root, RootPaths};
+use super::shared::{LinkBufs, RepoPaths, Root, RootPaths};
 use super::summary::{ContentSum, Part};
 
 /// Names per stat slice: big enough to amortise the queue, small enough to share a directory.
@@ -190,6 +190,9 @@ struct Found {
 }
 
 /// One thread's state during the walk.
+/// Shared-store directories' stamps, taken once per scan on each thread (`None`: no stamp).
+type StoreStamps = HashMap<OsString, Option<Stamp>>;
+
 #[derive(Default)]
 struct Local<'g> {
     found: Found,
@@ -201,7 +204,8 @@ struct Local<'g> {
     /// A temp file met while alone: tell `temp_seen` if the walk grows.
     temp_pending: bool,
     /// Shared-store directories' stamps, each taken once per scan (per thread).
-    store_stamps: HashMap<OsString, Option<Stamp>>,
+    store_stamps: StoreStamps,
+    link_bufs: LinkBufs,
     /// Name buffers of finished slices, for the next listings: a slice's buffer grows to a
     /// few kilobytes, and allocating it afresh per directory showed in profiles.
     spare_names: Vec<Names>,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, RawDir, Stat};
 
-use super::{DirInfo, DirJob, Kind, Listed, Local, SLICE, Section, Shared, SliceJob};
+use super::{DirInfo, DirJob, Kind, Listed, Local, SLICE, Section, Shared, SliceJob, StoreStamps};
 use crate::blob_name::{self, BlobName};
 use crate::scan::TempFile;
 use crate::scan::errors::Reason;
@@ -224,7 +224,9 @@ impl Shared<'_> {
         }
         let mut relinked: Option<Vec<LinkMemo>> = None;
         for (i, l) in m.shared_links.iter().enumerate() {
-            let unchanged = |t: &&StoreFile| self.store_stamp(&t.dir, local) == Some(t.dir_stamp);
+            let unchanged = |t: &&StoreFile| {
+                self.store_stamp(&t.dir, &mut local.store_stamps) == Some(t.dir_stamp)
+            };
             let fresh = match l.target.as_ref().filter(unchanged) {
                 Some(t) => {
                     part.shared.push(t.facts);
@@ -353,9 +355,10 @@ impl Shared<'_> {
         let input = self.input;
         let paths = self.repo_paths(info.repo);
         let link = info.path.join(name);
+        let stamps = &mut local.store_stamps;
         let mut stamp_dir = |dir: &Path| {
             if input.record {
-                self.store_stamp(dir, local)
+                self.store_stamp(dir, stamps)
             } else {
                 None
             }
@@ -367,6 +370,7 @@ impl Shared<'_> {
             &self.root,
             &mut stamp_dir,
             &mut part.errors,
+            &mut local.link_bufs,
         );
         let (facts, store_dir) = match reached {
             Some(r) => (Some(r.facts), r.store_dir),
@@ -402,12 +406,12 @@ impl Shared<'_> {
     }
 
     /// A shared-store directory's stamp, taken once per scan on each thread.
-    fn store_stamp(&self, dir: &Path, local: &mut Local) -> Option<Stamp> {
-        if let Some(s) = local.store_stamps.get(dir.as_os_str()) {
+    fn store_stamp(&self, dir: &Path, stamps: &mut StoreStamps) -> Option<Stamp> {
+        if let Some(s) = stamps.get(dir.as_os_str()) {
             return *s;
         }
         let s = self.root.lstat(dir).ok().map(|st| Stamp::from_stat(&st));
-        local.store_stamps.insert(dir.as_os_str().to_owned(), s);
+        stamps.insert(dir.as_os_str().to_owned(), s);
         s
     }
 
