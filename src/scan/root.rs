@@ -285,7 +285,11 @@ fn scan_targets(
         threads: &threads,
         lock_may_matter: &lock_may_matter,
         temp_seen: &temp_seen,
-        pool_now: setup.pool_now,
+        // With refs resolved beside the walk, the helpers start at once too. Started after the
+        // first 2 ms (`walk::SOLO_TIME`), a helper was created while the resolver, the walk's
+        // first new thread, ran: on the benchmark VM the kernel put that first thread on the
+        // walk's own CPU and left the other idle for 2-5 ms (ftrace); a third thread lands there.
+        pool_now: setup.pool_now || early.is_none(),
     };
     let (mut out, located, loaded) = match early {
         None => std::thread::scope(|s| {
