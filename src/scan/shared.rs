@@ -80,7 +80,7 @@ impl Root {
     }
 
     /// `p` (normalised) as a descriptor and a path relative to it.
-    fn at<'p>(&self, p: &'p Path) -> (BorrowedFd<'_>, &'p Path) {
+    pub(crate) fn at<'p>(&self, p: &'p Path) -> (BorrowedFd<'_>, &'p Path) {
         use std::os::fd::AsFd;
         match (&self.fd, within(p, &self.norm)) {
             (Some(fd), Some(rel)) if !rel.as_os_str().is_empty() => (fd.as_fd(), rel),
