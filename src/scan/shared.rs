@@ -172,7 +172,6 @@ impl RepoPaths {
     }
 }
 
-/// A shared-store file a link led to.
 /// A walker thread's scratch space for [`shared_target`]: the link text and the resolved path
 /// of every store link it follows, so a link costs its two system calls and no allocation.
 #[derive(Default)]
@@ -181,6 +180,7 @@ pub struct LinkBufs {
     resolved: Vec<u8>,
 }
 
+/// A shared-store file a link led to.
 pub struct Reached {
     pub facts: FileFacts,
     /// When it was one hop away and `stamp_dir` knew its directory: that directory and its
@@ -264,6 +264,10 @@ pub fn shared_target(
     None
 }
 
+/// Lexical `..`/`.` resolution: link targets are relative to their folder, and we must decide
+/// "inside the root?" without following anything. Gives what pushing `p`'s `Path::components`
+/// onto an empty `PathBuf` would (popping for `..`, skipping `.`), on bytes: this runs for every
+/// shared-store link, where component parsing was a third of the scan's own CPU time.
 fn normalize(p: &Path) -> PathBuf {
     normalize_join(Path::new(""), p)
 }

@@ -189,10 +189,10 @@ struct Found {
     reused: Vec<(OsString, Arc<MemoDir>)>,
 }
 
-/// One thread's state during the walk.
 /// Shared-store directories' stamps, taken once per scan on each thread (`None`: no stamp).
 type StoreStamps = HashMap<OsString, Option<Stamp>>;
 
+/// One thread's state during the walk.
 #[derive(Default)]
 struct Local<'g> {
     found: Found,
