@@ -143,24 +143,23 @@ fn special_files_are_never_opened() {
 fn special_files_as_refs_or_tree_files_are_never_read() {
     let c = Cache::new();
     healthy(&c);
-    let tree_of = |folder: &str| {
+    // A repo with `trees/`, and where its tree file for `REV` goes.
+    let with_trees = |folder: &str| {
         let r = c.repo(folder);
         r.blob(&h(9), 10).link(REV, "f", &h(9));
         std::fs::create_dir_all(r.path.join("trees")).unwrap();
-        (
-            r.path.join("refs"),
-            r.path.join("trees").join(format!("{REV}.json")),
-        )
+        let tree = r.path.join("trees").join(format!("{REV}.json"));
+        (r, tree)
     };
-    let (refs, tree) = tree_of("models--org--tree-fifo");
-    write_ref(&refs);
+    let (r, tree) = with_trees("models--org--tree-fifo");
+    r.refs("main", REV);
     mkfifo(&tree);
-    let (refs, tree) = tree_of("models--org--tree-zero");
-    write_ref(&refs);
+    let (r, tree) = with_trees("models--org--tree-zero");
+    r.refs("main", REV);
     symlink("/dev/zero", tree).unwrap();
-    let (refs, _) = tree_of("models--org--ref-fifo");
-    std::fs::create_dir_all(&refs).unwrap();
-    mkfifo(&refs.join("main"));
+    let (r, _) = with_trees("models--org--ref-fifo");
+    std::fs::create_dir_all(r.path.join("refs")).unwrap();
+    mkfifo(&r.path.join("refs").join("main"));
     let doc = scan(&c, &[]);
     assert_healthy(&doc);
     for model in ["org/tree-fifo", "org/tree-zero", "org/ref-fifo"] {
@@ -169,11 +168,6 @@ fn special_files_as_refs_or_tree_files_are_never_read() {
         assert_eq!(r["progress"], serde_json::Value::Null, "{model}");
     }
     assert_errors(&doc, &[("io", 3)]);
-}
-
-fn write_ref(refs: &Path) {
-    std::fs::create_dir_all(refs).unwrap();
-    std::fs::write(refs.join("main"), REV).unwrap();
 }
 
 fn mkfifo(p: &Path) {

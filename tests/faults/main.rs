@@ -66,7 +66,6 @@ pub fn healthy(c: &Cache) {
         .temp(&format!("{}.1a2b3c4d.incomplete", h(4)), 24);
 }
 
-/// The healthy repos' exact numbers: a fault elsewhere must not move them.
 /// `org/tree`: one 10-byte blob linked at `REV` (the ref `main`), and `contents` as its
 /// `trees/<REV>.json`. Returns the tree file's path.
 pub fn repo_with_tree_file(c: &Cache, contents: &[u8]) -> PathBuf {
@@ -78,6 +77,7 @@ pub fn repo_with_tree_file(c: &Cache, contents: &[u8]) -> PathBuf {
     tree
 }
 
+/// The healthy repos' exact numbers: a fault elsewhere must not move them.
 pub fn assert_healthy(doc: &Value) {
     let r = repo(doc, "org/healthy");
     assert_eq!(
