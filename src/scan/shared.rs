@@ -222,9 +222,7 @@ pub fn shared_target(
             }
         }
         let target = Path::new(OsStr::from_bytes(&bufs.target));
-        bufs.resolved.clear();
-        bufs.resolved.extend_from_slice(dir.as_os_str().as_bytes());
-        push_normalized(&mut bufs.resolved, &bufs.target);
+        join_normalized_into(&mut bufs.resolved, &dir, &bufs.target);
         let resolved = Path::new(OsStr::from_bytes(&bufs.resolved));
         if !root.contains(resolved) {
             return None;
@@ -284,11 +282,18 @@ fn normalize_join(base: &Path, p: &Path) -> PathBuf {
 /// `normalize_join(base, p)` for a `base` that is already normalised: only `p` is parsed. (After
 /// `base`'s segments, `normalize_join` holds exactly `normalize(base)`, so the two agree.)
 fn join_normalized(base: &Path, p: &Path) -> PathBuf {
-    let (base, p) = (base.as_os_str().as_bytes(), p.as_os_str().as_bytes());
-    let mut out = Vec::with_capacity(base.len() + 1 + p.len());
-    out.extend_from_slice(base);
-    push_normalized(&mut out, p);
+    let mut out = Vec::new();
+    join_normalized_into(&mut out, base, p.as_os_str().as_bytes());
     PathBuf::from(OsString::from_vec(out))
+}
+
+/// [`join_normalized`] into `out` (cleared first), so a caller can reuse one buffer.
+fn join_normalized_into(out: &mut Vec<u8>, base: &Path, p: &[u8]) {
+    let base = base.as_os_str().as_bytes();
+    out.clear();
+    out.reserve(base.len() + 1 + p.len());
+    out.extend_from_slice(base);
+    push_normalized(out, p);
 }
 
 /// Append `part`'s segments to the normalised path in `out`, resolving `.` and `..` lexically.
