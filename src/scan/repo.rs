@@ -189,7 +189,7 @@ pub fn load_tree(
         return Some(Loaded { tree, keep: None });
     };
     // Stat before reading: a change after the stat shows as a new stamp next time.
-    let stamp = rustix::fs::stat(path).ok().map(|st| Stamp::from_stat(&st));
+    let stamp = at.stat(path).ok().map(|st| Stamp::from_stat(&st));
     let tree = match memo.last.get(path.as_os_str()) {
         Some((s, tree)) if Some(*s) == stamp => tree.clone(),
         _ => parse(at, path, buf, errors)?,

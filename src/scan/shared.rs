@@ -112,6 +112,12 @@ impl Root {
         rustix::fs::statat(base, rel, AtFlags::SYMLINK_NOFOLLOW)
     }
 
+    /// `stat` of a normalised path, following links as [`Root::read_file`] does.
+    pub fn stat(&self, p: &Path) -> rustix::io::Result<Stat> {
+        let (base, rel) = self.at(p);
+        rustix::fs::statat(base, rel, AtFlags::empty())
+    }
+
     fn readlink(&self, p: &Path, reuse: Vec<u8>) -> rustix::io::Result<std::ffi::CString> {
         let (base, rel) = self.at(p);
         rustix::fs::readlinkat(base, rel, reuse)
