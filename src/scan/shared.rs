@@ -118,9 +118,31 @@ impl Root {
         rustix::fs::statat(base, rel, AtFlags::empty())
     }
 
-    fn readlink(&self, p: &Path, reuse: Vec<u8>) -> rustix::io::Result<std::ffi::CString> {
+    fn readlink(&self, p: &Path, buf: &mut Vec<u8>) -> rustix::io::Result<()> {
         let (base, rel) = self.at(p);
-        rustix::fs::readlinkat(base, rel, reuse)
+        readlink_into(base, rel, buf)
+    }
+}
+
+/// A link's text into `buf` (cleared first), grown until it fits. `rustix::fs::readlinkat`
+/// returns a fresh `CString`, two allocations per store link (a reserve, then the shrink to a
+/// boxed string); this reuses the caller's buffer.
+fn readlink_into<P: rustix::path::Arg + Copy>(
+    base: BorrowedFd,
+    rel: P,
+    buf: &mut Vec<u8>,
+) -> rustix::io::Result<()> {
+    buf.clear();
+    buf.reserve(256);
+    loop {
+        rustix::fs::readlinkat_raw(base, rel, rustix::buffer::spare_capacity(buf))?;
+        // A text that fills the buffer may have been cut short.
+        if buf.len() < buf.capacity() {
+            return Ok(());
+        }
+        let more = buf.capacity() * 2;
+        buf.clear();
+        buf.reserve(more);
     }
 }
 
@@ -197,14 +219,27 @@ pub struct Reached {
 /// Links followed before giving up with [`Reason::Loop`] (the kernel allows 40; the store needs 1).
 const MAX_HOPS: usize = 8;
 
+/// A symlink in `R/blobs/`: the folder's path and the link's name, and the open folder with the
+/// name as a C string when the walk has them (the first `readlink` then needs no path lookup).
+/// The joined path is built only for an error or a lookup by path, not for every link.
+pub struct Link<'a> {
+    pub dir: &'a Path,
+    pub name: &'a OsStr,
+    pub open: Option<(BorrowedFd<'a>, &'a CStr)>,
+}
+
+impl Link<'_> {
+    fn path(&self) -> PathBuf {
+        self.dir.join(self.name)
+    }
+}
+
 /// Resolve `link` (in `R/blobs`, of `paths`) one hop at a time, each hop checked to stay inside the
 /// root, so a store entry that is itself a link to somewhere else is not followed out. The
 /// target's facts when it is a regular file in the root but outside the repo (inside the repo it
-/// is counted where it lives). `first` is the link's open directory and name, when the walk
-/// has them (the first `readlink` then needs no path lookup). `bufs` is the calling thread's.
+/// is counted where it lives). `bufs` is the calling thread's.
 pub fn shared_target(
-    link: &Path,
-    first: Option<(BorrowedFd, &CStr)>,
+    link: &Link,
     paths: &RepoPaths,
     root: &Root,
     stamp_dir: &mut dyn FnMut(&Path) -> Option<Stamp>,
@@ -215,17 +250,14 @@ pub fn shared_target(
     let mut hop: Option<PathBuf> = None;
     let mut dir = Cow::Borrowed(paths.blobs.as_path());
     for i in 0..MAX_HOPS {
-        let reuse = std::mem::take(&mut bufs.target);
-        let read = match (&hop, first) {
-            (None, Some((fd, name))) => rustix::fs::readlinkat(fd, name, reuse),
-            (hop, _) => root.readlink(hop.as_deref().unwrap_or(link), reuse),
+        let read = match (&hop, link.open) {
+            (None, Some((fd, name))) => readlink_into(fd, name, &mut bufs.target),
+            (Some(hop), _) => root.readlink(hop, &mut bufs.target),
+            (None, None) => root.readlink(&link.path(), &mut bufs.target),
         };
-        match read {
-            Ok(t) => bufs.target = t.into_bytes(),
-            Err(e) => {
-                errors.io(link, &e.into());
-                return None;
-            }
+        if let Err(e) = read {
+            errors.io(&link.path(), &e.into());
+            return None;
         }
         let target = Path::new(OsStr::from_bytes(&bufs.target));
         join_normalized_into(&mut bufs.resolved, &dir, &bufs.target);
@@ -255,16 +287,20 @@ pub fn shared_target(
             Ok(_) => return None,
             Err(Errno::NOENT) => {
                 let what = format!("target {} is missing", target.display());
-                errors.add(Reason::BrokenSymlink, link, what);
+                errors.add(Reason::BrokenSymlink, &link.path(), what);
                 return None;
             }
             Err(e) => {
-                errors.io(link, &e.into());
+                errors.io(&link.path(), &e.into());
                 return None;
             }
         }
     }
-    errors.add(Reason::Loop, link, "too many levels of symbolic links");
+    errors.add(
+        Reason::Loop,
+        &link.path(),
+        "too many levels of symbolic links",
+    );
     None
 }
 

@@ -15,7 +15,7 @@ use crate::blob_name::{self, BlobName};
 use crate::scan::TempFile;
 use crate::scan::errors::Reason;
 use crate::scan::memo::{LinkMemo, MemoDir, Stamp, StoreFile};
-use crate::scan::shared::{Root, shared_target};
+use crate::scan::shared::{Link, Root, shared_target};
 use crate::scan::summary::{FileFacts, Part};
 
 impl Shared<'_> {
@@ -354,7 +354,11 @@ impl Shared<'_> {
     ) -> Option<LinkMemo> {
         let input = self.input;
         let paths = self.repo_paths(info.repo);
-        let link = info.path.join(name);
+        let link = Link {
+            dir: &info.path,
+            name,
+            open: at,
+        };
         let stamps = &mut local.store_stamps;
         let mut stamp_dir = |dir: &Path| {
             if input.record {
@@ -365,7 +369,6 @@ impl Shared<'_> {
         };
         let reached = shared_target(
             &link,
-            at,
             paths,
             &self.root,
             &mut stamp_dir,
