@@ -381,11 +381,26 @@ fn within<'p>(p: &'p Path, base: &Path) -> Option<&'p Path> {
 #[cfg(test)]
 mod tests {
     use super::{
-        Root, RootPaths, SEEN_TARGETS, join_normalized, normalize, normalize_join, within,
+        Root, RootPaths, SEEN_TARGETS, join_normalized, normalize, normalize_join, readlink_into,
+        within,
     };
     use crate::scan::summary::FileFacts;
     use proptest::prelude::*;
     use std::path::{Component, Path, PathBuf};
+
+    /// Link texts longer than the first reservation come back whole, into the same buffer.
+    #[test]
+    fn a_link_text_is_read_whole_whatever_its_length() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut buf = Vec::new();
+        for len in [1, 255, 256, 257, 600, 2000] {
+            let target = "a/".repeat(len / 2) + &"b".repeat(len % 2);
+            let link = tmp.path().join(format!("l{len}"));
+            std::os::unix::fs::symlink(&target, &link).unwrap();
+            readlink_into(rustix::fs::CWD, link.as_path(), &mut buf).unwrap();
+            assert_eq!(buf, target.as_bytes(), "target of {len} bytes");
+        }
+    }
 
     /// The memory of reached payloads stays within its bound however many links a walk meets,
     /// and still answers for the latest.
