@@ -13,6 +13,7 @@
 //! thread would even have started.
 
 mod dir;
+mod listing;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -94,6 +95,8 @@ struct DirInfo {
     /// Depth below `blobs/` or `snapshots/` (0 for those two).
     depth: u32,
     path: PathBuf,
+    /// Its filesystem ends listings with a short read ([`listing`]).
+    short_ends: bool,
 }
 
 impl DirInfo {
@@ -111,6 +114,9 @@ struct DirJob {
     /// The open parent, when its listing queued this job: the directory is then stat'ed and
     /// opened by name relative to it, one path component instead of the whole path.
     parent: Option<Arc<OwnedFd>>,
+    /// [`DirInfo::short_ends`] of the parent; `None` for a top folder, whose filesystem is
+    /// asked once it is open.
+    short_ends: Option<bool>,
 }
 
 #[derive(Clone, Copy)]
@@ -287,6 +293,7 @@ fn first_jobs(repos: &[RepoWalk]) -> Vec<DirJob> {
                 depth: 0,
                 path: child(&r.dir, OsStr::new(name)),
                 parent: None,
+                short_ends: None,
             });
         }
     }
@@ -436,6 +443,7 @@ impl Shared<'_> {
             depth: info.depth + 1,
             path: child(&info.path, name),
             parent: parent.cloned(),
+            short_ends: Some(info.short_ends),
         });
     }
 

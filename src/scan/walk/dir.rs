@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, RawDir, Stat};
 
-use super::{DirInfo, DirJob, Kind, Listed, Local, SLICE, Section, Shared, SliceJob, StoreStamps};
+use super::{
+    DirInfo, DirJob, Kind, Listed, Local, SLICE, Section, Shared, SliceJob, StoreStamps, listing,
+};
 use crate::blob_name::{self, BlobName};
 use crate::scan::TempFile;
 use crate::scan::errors::Reason;
@@ -28,6 +30,8 @@ impl Shared<'_> {
             section: job.section,
             depth: job.depth,
             path: job.path,
+            // A top folder reused from the memo is not opened: its subdirectories read to 0.
+            short_ends: job.short_ends.unwrap_or(false),
         };
         let mut part = Part::default();
         let stamp = if input.record {
@@ -48,7 +52,7 @@ impl Shared<'_> {
                 return;
             }
         }
-        let info = Arc::new(info);
+        let mut info = info;
         let (base, rel) = at(&job.parent, &self.root, &info.path);
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         // The two top folders may be symlinks (as `read_dir` would follow); below them a
@@ -62,6 +66,10 @@ impl Shared<'_> {
             Ok(d) => Arc::new(d),
             Err(e) => return self.dir_error(&info, e, part, local),
         };
+        if job.short_ends.is_none() {
+            info.short_ends = listing::dir_fills_to_end(dir.as_fd());
+        }
+        let info = Arc::new(info);
         let mut listed = Listed {
             info: info.clone(),
             stamp,
@@ -93,9 +101,20 @@ impl Shared<'_> {
         // Names are kept only for a listing the memo will hold.
         let remember = listed.stamp.is_some();
         let mut buf = [MaybeUninit::<u8>::uninit(); 16 * 1024];
+        // `RawDir` may skip up to 7 bytes to align the buffer.
+        let room = buf.len() - 7;
         let mut entries = RawDir::new(&**dir, &mut buf);
         let mut batch = local.names();
-        while let Some(entry) = entries.next() {
+        // Bytes of the last `getdents64`, summed from its entries' names.
+        let mut filled = 0;
+        loop {
+            if entries.is_buffer_empty() {
+                if info.short_ends && listing::ended(filled, room) {
+                    break;
+                }
+                filled = 0;
+            }
+            let Some(entry) = entries.next() else { break };
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
@@ -105,6 +124,7 @@ impl Shared<'_> {
             };
             let name = entry.file_name();
             let bytes = name.to_bytes();
+            filled += listing::dirent_len(bytes.len());
             if bytes == b"." || bytes == b".." {
                 continue;
             }

@@ -175,3 +175,23 @@ fn the_queue_starts_at_the_first_repo() {
         .collect();
     assert_eq!(popped, want);
 }
+
+/// A directory that takes many `getdents64` reads, with names of every length up to 200 bytes
+/// (so entry sizes do not line up with the buffer): every entry is still counted. On the
+/// filesystems where the walk takes a short read as the end (`listing`), a wrong entry size
+/// would end the listing after a full read and lose the rest.
+#[test]
+fn a_directory_of_many_reads_is_listed_to_its_last_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("models--o--m");
+    let blobs = dir.join("blobs");
+    fs::create_dir_all(&blobs).unwrap();
+    let files = 1500;
+    for i in 0..files {
+        let name = format!("{i:04}{}", "x".repeat(i % 197));
+        fs::write(blobs.join(name), "a").unwrap();
+    }
+    let (out, _) = run(tmp.path(), RepoWalk { dir }, &|| 2);
+    assert_eq!(out.parts[0].content.files, files as u64);
+    assert_eq!(out.parts[0].content.bytes, files as u64);
+}
