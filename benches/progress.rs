@@ -1,5 +1,5 @@
-//! Progress sums of one revision from its tree listing: arranging a parsed listing (once per
-//! tree file) and the sums a scan computes for every repo with a `trees/<commit>.json` after
+//! Progress sums of one revision from its tree listing: parsing a tree file and arranging the
+//! listing (once per tree file) and the sums a scan computes for every repo with a `trees/<commit>.json` after
 //! the walk. The shape is a dataset's: 5,000 files under
 //! long shared path prefixes, 64-hex etags, every blob present.
 
@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use hf_cache_exporter::downloads::progress::{Found, Revision, progress};
-use hf_cache_exporter::downloads::tree::TreeEntry;
+use hf_cache_exporter::downloads::tree::{TreeEntry, parse_tree};
 
 const FILES: u64 = 5000;
 
@@ -27,6 +27,27 @@ fn entries() -> Vec<TreeEntry> {
         .collect()
 }
 
+/// `trees/<commit>.json` as `huggingface_hub` writes it (`json.dump`, sorted keys, LFS files).
+fn tree_json(entries: &[TreeEntry]) -> String {
+    let files: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            format!(
+                r#""{}": {{"blob_id": "{}", "lfs_sha256": "{}", "lfs_size": {}, "size": 134, "xet_hash": "{}"}}"#,
+                e.path,
+                &e.etag[..40],
+                e.etag,
+                e.size,
+                e.etag
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"files": {{{}}}, "format_version": 1}}"#,
+        files.join(", ")
+    )
+}
+
 fn bench_progress(c: &mut Criterion) {
     let entries = entries();
     let mut blobs: Vec<&str> = entries.iter().map(|e| e.etag.as_str()).collect();
@@ -38,6 +59,11 @@ fn bench_progress(c: &mut Criterion) {
     let temps = HashMap::new();
     let mut g = c.benchmark_group("progress");
     g.throughput(Throughput::Elements(FILES));
+    // Once per tree file in a one-shot scan, beside the walk: the writer's layout and key order.
+    let json = tree_json(&entries);
+    g.bench_function("parse_5000_file_tree", |b| {
+        b.iter(|| parse_tree(black_box(&json)).expect("valid tree"))
+    });
     // Once per parsed tree file, beside the walk (and reused while the file is unchanged).
     g.bench_function("arrange_5000_files", |b| {
         b.iter_batched(

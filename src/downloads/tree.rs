@@ -4,13 +4,16 @@
 //! Format (`_tree_cache.py::write_tree_cache`): `{"format_version": 1, "files": {"<path>":
 //! {"size": N, "blob_id": "<git sha1>", "lfs_sha256"?: "..", "lfs_size"?: N, "xet_hash"?: ".."}}}`.
 //! Unknown keys are ignored so a newer writer adding fields does not blind us; an unknown
-//! `format_version` is refused because its fields may mean something else.
+//! `format_version` is refused because its fields may mean something else. Files of the
+//! writer's usual shape are read by [`quick`]; serde_json reads the rest and reports errors.
 
 use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
+
+mod quick;
 
 /// The only tree-cache layout we understand.
 const FORMAT_VERSION: u64 = 1;
@@ -88,20 +91,24 @@ impl<'de> Deserialize<'de> for Files {
                 while let Some((path, file)) = map.next_entry::<String, RawFile<'de>>()? {
                     files.push(pending(path, file));
                 }
-                // Sorted by path, and the last of a repeated path wins, as a map would give.
-                files.sort_by(|a: &Pending, b: &Pending| a.entry.path.cmp(&b.entry.path));
-                files.dedup_by(|later, kept| {
-                    let same = later.entry.path == kept.entry.path;
-                    if same {
-                        std::mem::swap(later, kept);
-                    }
-                    same
-                });
                 Ok(Files(files))
             }
         }
         deserializer.deserialize_map(FilesVisitor)
     }
+}
+
+/// Sorted by path, and the last of a repeated path wins, as a map would give.
+fn arrange(mut files: Vec<Pending>) -> Vec<Pending> {
+    files.sort_by(|a: &Pending, b: &Pending| a.entry.path.cmp(&b.entry.path));
+    files.dedup_by(|later, kept| {
+        let same = later.entry.path == kept.entry.path;
+        if same {
+            std::mem::swap(later, kept);
+        }
+        same
+    });
+    files
 }
 
 fn pending(path: String, file: RawFile<'_>) -> Pending {
@@ -124,13 +131,19 @@ fn pending(path: String, file: RawFile<'_>) -> Pending {
 
 /// Parse a tree cache file. Entries come back sorted by path (deterministic output).
 pub fn parse_tree(json: &str) -> Result<Vec<TreeEntry>, TreeError> {
-    let raw: RawTree = serde_json::from_str(json)?;
-    match raw.format_version {
+    let (format_version, files) = match quick::parse(json) {
+        Some(read) => read,
+        None => {
+            let raw: RawTree = serde_json::from_str(json)?;
+            (raw.format_version, raw.files.map(|Files(f)| f))
+        }
+    };
+    match format_version {
         None => return Err(TreeError::MissingTopLevel("format_version")),
         Some(FORMAT_VERSION) => {}
         Some(other) => return Err(TreeError::UnknownFormat(other)),
     }
-    let Files(files) = raw.files.ok_or(TreeError::MissingTopLevel("files"))?;
+    let files = arrange(files.ok_or(TreeError::MissingTopLevel("files"))?);
     if let Some((path, field)) = files.iter().find_map(|p| Some((&p.entry.path, p.missing?))) {
         return Err(TreeError::MissingField {
             path: path.clone(),
@@ -323,15 +336,43 @@ mod tests {
         ]
     }
 
+    /// Fields as the writer puts them (or leaves them out), which `quick` reads itself, and
+    /// now and then a number JSON does not allow, which it must leave to serde.
+    fn plain_field() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => "[0-9a-f]{1,8}".prop_map(|v| format!(r#""blob_id": "{v}""#)),
+            4 => "[0-9a-f]{1,8}".prop_map(|v| format!(r#""lfs_sha256": "{v}""#)),
+            4 => (0u64..5).prop_map(|n| format!(r#""size": {n}"#)),
+            4 => (0u64..5).prop_map(|n| format!(r#""lfs_size": {n}"#)),
+            4 => "[0-9a-f]{0,4}".prop_map(|v| format!(r#""xet_hash": "{v}""#)),
+            4 => (0u64..3).prop_map(|n| format!(r#""new_key":{n}"#)),
+            1 => Just(r#""size": 02"#.to_string()),
+        ]
+    }
+
     fn field() -> impl Strategy<Value = String> {
         prop_oneof![
-            literal().prop_map(|v| format!(r#""blob_id": "{v}""#)),
-            literal().prop_map(|v| format!(r#""lfs_sha256": "{v}""#)),
-            (0u64..5).prop_map(|n| format!(r#""size": {n}"#)),
-            (0u64..5).prop_map(|n| format!(r#""lfs_size": {n}"#)),
-            Just(r#""lfs_sha256": null"#.to_string()),
-            Just(r#""xet_hash": [1, {"x": 2}]"#.to_string()),
+            4 => plain_field(),
+            1 => literal().prop_map(|v| format!(r#""blob_id": "{v}""#)),
+            1 => Just(r#""lfs_sha256": null"#.to_string()),
+            1 => Just(r#""xet_hash": [1, {"x": 2}]"#.to_string()),
+            1 => Just(r#""size": 1.5"#.to_string()),
         ]
+    }
+
+    /// Files whose every field is plain (read by `quick`) or any field (mostly left to serde).
+    fn files() -> impl Strategy<Value = Vec<(String, Vec<String>)>> {
+        let plain = ("[a-c]{1,2}", proptest::collection::vec(plain_field(), 0..5));
+        let any = (literal(), proptest::collection::vec(field(), 0..5));
+        prop_oneof![
+            proptest::collection::vec(plain, 0..8),
+            proptest::collection::vec(any, 0..8),
+        ]
+    }
+
+    /// JSON whitespace, or none.
+    fn gap() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec!["", " ", "\n  ", "\t", "\r\n"])
     }
 
     proptest! {
@@ -339,14 +380,26 @@ mod tests {
         /// the list-building parser agrees with the map it replaced, errors included.
         #[test]
         fn agrees_with_the_map_parser(
-            files in proptest::collection::vec(
-                (literal(), proptest::collection::vec(field(), 0..5)), 0..8),
+            files in files(),
+            version in prop::sample::select(vec!["1", "1", "1", "2", "1.0", "null", "\"1\""]),
+            files_first in any::<bool>(),
+            extra in prop::option::of(plain_field()),
+            gap in gap(),
         ) {
+            let sep = format!(",{gap}");
             let body: Vec<String> = files
                 .iter()
-                .map(|(path, fields)| format!(r#""{path}": {{{}}}"#, fields.join(", ")))
+                .map(|(path, fields)| format!(r#""{path}"{gap}:{{{}}}"#, fields.join(&sep)))
                 .collect();
-            same_outcome(&format!(r#"{{"format_version": 1, "files": {{{}}}}}"#, body.join(", ")))?;
+            let mut top = vec![
+                format!(r#""format_version":{gap}{version}"#),
+                format!(r#""files": {{{gap}{}{gap}}}"#, body.join(&sep)),
+            ];
+            if files_first {
+                top.reverse();
+            }
+            top.extend(extra);
+            same_outcome(&format!("{gap}{{{}}}{gap}", top.join(&sep)))?;
         }
     }
 }
