@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, RawDir, Stat};
+use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, Stat};
 
 use super::{
     DirInfo, DirJob, Kind, Listed, Local, SLICE, Section, Shared, SliceJob, StoreStamps, listing,
@@ -24,7 +24,7 @@ impl Shared<'_> {
     pub(super) fn dir(&self, job: DirJob, local: &mut Local) {
         let input = self.input;
         let want = input.commits.get(job.repo).is_some();
-        let info = DirInfo {
+        let mut info = DirInfo {
             id: self.new_id(),
             repo: job.repo,
             section: job.section,
@@ -52,7 +52,6 @@ impl Shared<'_> {
                 return;
             }
         }
-        let mut info = info;
         let (base, rel) = at(&job.parent, &self.root, &info.path);
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         // The two top folders may be symlinks (as `read_dir` would follow); below them a
@@ -101,20 +100,9 @@ impl Shared<'_> {
         // Names are kept only for a listing the memo will hold.
         let remember = listed.stamp.is_some();
         let mut buf = [MaybeUninit::<u8>::uninit(); 16 * 1024];
-        // `RawDir` may skip up to 7 bytes to align the buffer.
-        let room = buf.len() - 7;
-        let mut entries = RawDir::new(&**dir, &mut buf);
+        let mut entries = listing::Entries::new(&**dir, &mut buf, info.short_ends);
         let mut batch = local.names();
-        // Bytes of the last `getdents64`, summed from its entries' names.
-        let mut filled = 0;
-        loop {
-            if entries.is_buffer_empty() {
-                if info.short_ends && listing::ended(filled, room) {
-                    break;
-                }
-                filled = 0;
-            }
-            let Some(entry) = entries.next() else { break };
+        while let Some(entry) = entries.next() {
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
@@ -124,7 +112,6 @@ impl Shared<'_> {
             };
             let name = entry.file_name();
             let bytes = name.to_bytes();
-            filled += listing::dirent_len(bytes.len());
             if bytes == b"." || bytes == b".." {
                 continue;
             }

@@ -8,7 +8,48 @@
 //! Network and FUSE filesystems may return a short read before the end (NFS sends a directory
 //! a page of replies at a time), so anywhere else the walk keeps reading until 0.
 
-use std::os::fd::BorrowedFd;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use rustix::fs::{RawDir, RawDirEntry};
+use rustix::io;
+
+/// A directory's entries, as `RawDir` gives them, ending at a short read when `short_ends`
+/// (the directory's filesystem [`fills_to_end`]).
+pub(super) struct Entries<'buf, Fd: AsFd> {
+    raw: RawDir<'buf, Fd>,
+    /// The buffer's usable length: `RawDir` may skip up to 7 bytes to align it.
+    room: usize,
+    /// Bytes of the last `getdents64`, summed from its entries' names.
+    filled: usize,
+    short_ends: bool,
+}
+
+impl<'buf, Fd: AsFd> Entries<'buf, Fd> {
+    pub(super) fn new(dir: Fd, buf: &'buf mut [MaybeUninit<u8>], short_ends: bool) -> Self {
+        Self {
+            room: buf.len().saturating_sub(7),
+            raw: RawDir::new(dir, buf),
+            filled: 0,
+            short_ends,
+        }
+    }
+
+    /// The next entry (not an `Iterator`: an entry borrows the buffer).
+    pub(super) fn next(&mut self) -> Option<io::Result<RawDirEntry<'_>>> {
+        if self.raw.is_buffer_empty() {
+            if self.short_ends && ended(self.filled, self.room) {
+                return None;
+            }
+            self.filled = 0;
+        }
+        let entry = self.raw.next()?;
+        if let Ok(e) = &entry {
+            self.filled += dirent_len(e.file_name().to_bytes().len());
+        }
+        Some(entry)
+    }
+}
 
 /// Bytes one `linux_dirent64` takes for a name of `name_len` bytes: the 19-byte header, the
 /// name, its NUL, padded to 8 bytes (the kernel's `filldir64`).
