@@ -14,15 +14,15 @@ const FILES: u64 = 5000;
 
 fn entries() -> Vec<TreeEntry> {
     (0..FILES)
-        .map(|i| TreeEntry {
-            path: format!("data/train/{:04}/{i:07}.parquet", i / 100),
+        .map(|i| {
+            let path = format!("data/train/{:04}/{i:07}.parquet", i / 100);
             // Differing from the first character on, as sha256 etags do, and not in path order.
-            etag: format!(
+            let etag = format!(
                 "{:016x}",
                 i.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
             )
-            .repeat(4),
-            size: 800_000 + i,
+            .repeat(4);
+            TreeEntry::new(&path, &etag, 800_000 + i)
         })
         .collect()
 }
@@ -34,11 +34,11 @@ fn tree_json(entries: &[TreeEntry]) -> String {
         .map(|e| {
             format!(
                 r#""{}": {{"blob_id": "{}", "lfs_sha256": "{}", "lfs_size": {}, "size": 134, "xet_hash": "{}"}}"#,
-                e.path,
-                &e.etag[..40],
-                e.etag,
+                e.path(),
+                &e.etag()[..40],
+                e.etag(),
                 e.size,
-                e.etag
+                e.etag()
             )
         })
         .collect();
@@ -50,7 +50,7 @@ fn tree_json(entries: &[TreeEntry]) -> String {
 
 fn bench_progress(c: &mut Criterion) {
     let entries = entries();
-    let mut blobs: Vec<&str> = entries.iter().map(|e| e.etag.as_str()).collect();
+    let mut blobs: Vec<&str> = entries.iter().map(TreeEntry::etag).collect();
     blobs.sort_unstable();
     let found = Found {
         blobs: &blobs,

@@ -54,7 +54,7 @@ impl Revision {
         let mut keyed: Vec<(&str, usize)> = entries
             .iter()
             .enumerate()
-            .map(|(i, e)| (e.etag.as_str(), i))
+            .map(|(i, e)| (e.etag(), i))
             .collect();
         // By etag, then by position: each etag's first entry leads its group.
         keyed.sort_unstable();
@@ -82,11 +82,11 @@ pub fn progress(rev: &Revision, found: &Found, temp_bytes: &HashMap<String, u64>
     let mut done: u64 = 0;
     for &(first, size) in &rev.by_etag {
         let entry = &rev.entries[first];
-        let etag = entry.etag.as_str();
+        let etag = entry.etag();
         expected = expected.saturating_add(size);
         while blobs.next_if(|b| **b < etag).is_some() {}
         let complete = blobs.peek().is_some_and(|b| **b == etag)
-            || found.paths.binary_search(&entry.path.as_str()).is_ok();
+            || found.paths.binary_search(&entry.path()).is_ok();
         let got = if complete {
             size
         } else {
@@ -112,11 +112,7 @@ mod tests {
     use crate::downloads::tree::expected_bytes;
 
     fn entry(path: &str, etag: &str, size: u64) -> TreeEntry {
-        TreeEntry {
-            path: path.into(),
-            etag: etag.into(),
-            size,
-        }
+        TreeEntry::new(path, etag, size)
     }
 
     fn temps(pairs: &[(&str, u64)]) -> HashMap<String, u64> {
@@ -237,19 +233,19 @@ mod tests {
         let (mut expected, mut done) = (0u64, 0u64);
         for e in entries {
             let i = sizes
-                .binary_search_by(|(etag, _)| (*etag).cmp(e.etag.as_str()))
+                .binary_search_by(|(etag, _)| (*etag).cmp(e.etag()))
                 .unwrap();
             if std::mem::replace(&mut seen[i], true) {
                 continue;
             }
             let size = sizes[i].1;
             expected = expected.saturating_add(size);
-            let complete = found.blobs.binary_search(&e.etag.as_str()).is_ok()
-                || found.paths.binary_search(&e.path.as_str()).is_ok();
+            let complete = found.blobs.binary_search(&e.etag()).is_ok()
+                || found.paths.binary_search(&e.path()).is_ok();
             let got = if complete {
                 size
             } else {
-                temp_bytes.get(&e.etag).copied().unwrap_or(0).min(size)
+                temp_bytes.get(e.etag()).copied().unwrap_or(0).min(size)
             };
             done = done.saturating_add(got);
         }

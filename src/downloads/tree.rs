@@ -21,13 +21,36 @@ const FORMAT_VERSION: u64 = 1;
 /// One file of a revision, keyed the way its blob is named on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TreeEntry {
-    /// Path inside the repo, as listed in the tree.
-    pub path: String,
-    /// Blob name in `blobs/`: the LFS sha256 when the file is in LFS/Xet, else the git blob sha1
-    /// (that is what the Hub sends as `X-Linked-Etag` / `ETag`).
-    pub etag: String,
+    /// The path, then the etag, in one string: a one-shot scan parses every tree file of the
+    /// cache, and a `String` for each was a fifth of its allocations.
+    text: String,
+    path_len: usize,
     /// Content size: `lfs_size` when present (the `size` of an LFS file may be its pointer's).
     pub size: u64,
+}
+
+impl TreeEntry {
+    pub fn new(path: &str, etag: &str, size: u64) -> Self {
+        let mut text = String::with_capacity(path.len() + etag.len());
+        text.push_str(path);
+        text.push_str(etag);
+        Self {
+            text,
+            path_len: path.len(),
+            size,
+        }
+    }
+
+    /// Path inside the repo, as listed in the tree.
+    pub fn path(&self) -> &str {
+        &self.text[..self.path_len]
+    }
+
+    /// Blob name in `blobs/`: the LFS sha256 when the file is in LFS/Xet, else the git blob sha1
+    /// (that is what the Hub sends as `X-Linked-Etag` / `ETag`).
+    pub fn etag(&self) -> &str {
+        &self.text[self.path_len..]
+    }
 }
 
 /// Why a tree file could not be used.
@@ -88,8 +111,8 @@ impl<'de> Deserialize<'de> for Files {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Files, A::Error> {
                 let mut files = Vec::new();
-                while let Some((path, file)) = map.next_entry::<String, RawFile<'de>>()? {
-                    files.push(pending(path, file));
+                while let Some((path, file)) = map.next_entry::<Text<'de>, RawFile<'de>>()? {
+                    files.push(pending(&path.0, file));
                 }
                 Ok(Files(files))
             }
@@ -100,9 +123,9 @@ impl<'de> Deserialize<'de> for Files {
 
 /// Sorted by path, and the last of a repeated path wins, as a map would give.
 fn arrange(mut files: Vec<Pending>) -> Vec<Pending> {
-    files.sort_by(|a: &Pending, b: &Pending| a.entry.path.cmp(&b.entry.path));
+    files.sort_by(|a: &Pending, b: &Pending| a.entry.path().cmp(b.entry.path()));
     files.dedup_by(|later, kept| {
-        let same = later.entry.path == kept.entry.path;
+        let same = later.entry.path() == kept.entry.path();
         if same {
             std::mem::swap(later, kept);
         }
@@ -111,20 +134,17 @@ fn arrange(mut files: Vec<Pending>) -> Vec<Pending> {
     files
 }
 
-fn pending(path: String, file: RawFile<'_>) -> Pending {
-    let etag = file.lfs_sha256.or(file.blob_id).map(|t| t.0.into_owned());
+fn pending(path: &str, file: RawFile<'_>) -> Pending {
+    let etag = file.lfs_sha256.or(file.blob_id);
     let size = file.lfs_size.or(file.size);
     let missing = match (&etag, size) {
         (None, _) => Some("blob_id"),
         (_, None) => Some("size"),
         _ => None,
     };
+    let etag = etag.as_ref().map_or("", |t| &t.0);
     Pending {
-        entry: TreeEntry {
-            path,
-            etag: etag.unwrap_or_default(),
-            size: size.unwrap_or(0),
-        },
+        entry: TreeEntry::new(path, etag, size.unwrap_or(0)),
         missing,
     }
 }
@@ -144,9 +164,9 @@ pub fn parse_tree(json: &str) -> Result<Vec<TreeEntry>, TreeError> {
         Some(other) => return Err(TreeError::UnknownFormat(other)),
     }
     let files = arrange(files.ok_or(TreeError::MissingTopLevel("files"))?);
-    if let Some((path, field)) = files.iter().find_map(|p| Some((&p.entry.path, p.missing?))) {
+    if let Some((path, field)) = files.iter().find_map(|p| Some((p.entry.path(), p.missing?))) {
         return Err(TreeError::MissingField {
-            path: path.clone(),
+            path: path.to_owned(),
             field,
         });
     }
@@ -168,7 +188,7 @@ pub(crate) fn expected_bytes(entries: &[TreeEntry]) -> u64 {
 /// [`expected_bytes`]: the reference the progress tests check `progress::Revision` against.
 #[cfg(test)]
 pub(crate) fn distinct_sizes(entries: &[TreeEntry]) -> Vec<(&str, u64)> {
-    let mut sizes: Vec<(&str, u64)> = entries.iter().map(|e| (e.etag.as_str(), e.size)).collect();
+    let mut sizes: Vec<(&str, u64)> = entries.iter().map(|e| (e.etag(), e.size)).collect();
     sizes.sort_unstable();
     // Equal etags are adjacent with the largest size last; keep that one.
     sizes.dedup_by(|later, kept| {
@@ -189,11 +209,7 @@ mod tests {
     const SHA_A: &str = "0ad4f1d5a4b3b2e1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7";
 
     fn entry(path: &str, etag: &str, size: u64) -> TreeEntry {
-        TreeEntry {
-            path: path.into(),
-            etag: etag.into(),
-            size,
-        }
+        TreeEntry::new(path, etag, size)
     }
 
     #[test]
@@ -308,7 +324,7 @@ mod tests {
                     .or(f.blob_id)
                     .ok_or(format!("{path} blob_id"))?;
                 let size = f.lfs_size.or(f.size).ok_or(format!("{path} size"))?;
-                Ok(TreeEntry { path, etag, size })
+                Ok(TreeEntry::new(&path, &etag, size))
             })
             .collect()
     }

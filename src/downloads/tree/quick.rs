@@ -30,7 +30,7 @@ pub(super) fn parse(json: &str) -> Option<Quick> {
 fn entries(c: &mut Cursor<'_>) -> Option<Vec<Pending>> {
     let mut files = Vec::new();
     c.object(|c, path| {
-        files.push(pending(path.to_owned(), entry(c)?));
+        files.push(pending(path, entry(c)?));
         Some(())
     })?;
     Some(files)
@@ -183,7 +183,7 @@ mod tests {
         let (v, files) = parse(json)?;
         let files = files.map(|f| {
             f.into_iter()
-                .map(|p| (p.entry.path, p.entry.etag, p.entry.size))
+                .map(|p| (p.entry.path().into(), p.entry.etag().into(), p.entry.size))
                 .collect()
         });
         Some((v, files))
