@@ -106,6 +106,14 @@ impl DirInfo {
     }
 }
 
+/// A directory being listed, shared by its stat slices and the jobs of its subdirectories:
+/// one allocation per directory (its identity and its descriptor were two, a tenth of a medium
+/// scan's allocations). The descriptor closes when the last of them is done.
+struct OpenDir {
+    info: DirInfo,
+    fd: OwnedFd,
+}
+
 struct DirJob {
     repo: usize,
     section: Section,
@@ -113,7 +121,7 @@ struct DirJob {
     path: PathBuf,
     /// The open parent, when its listing queued this job: the directory is then stat'ed and
     /// opened by name relative to it, one path component instead of the whole path.
-    parent: Option<Arc<OwnedFd>>,
+    parent: Option<Arc<OpenDir>>,
     /// [`DirInfo::short_ends`] of the parent; `None` for a top folder, whose filesystem is
     /// asked once it is open.
     short_ends: Option<bool>,
@@ -127,8 +135,7 @@ enum Kind {
 }
 
 struct SliceJob {
-    info: Arc<DirInfo>,
-    dir: Arc<OwnedFd>,
+    dir: Arc<OpenDir>,
     names: Names,
 }
 
@@ -172,7 +179,10 @@ impl Names {
 
 /// What one directory listing learned, for the memo.
 struct Listed {
-    info: Arc<DirInfo>,
+    /// [`DirInfo::id`] and [`DirInfo::path`]: not the directory itself, whose descriptor must
+    /// close once it is listed.
+    id: usize,
+    path: PathBuf,
     stamp: Option<Stamp>,
     subdirs: Vec<OsString>,
     temps: Vec<OsString>,
@@ -330,7 +340,7 @@ fn assemble(input: &WalkInput, found: Vec<Found>) -> WalkOutput {
     }
     out.found_temps = out.parts.iter().any(|p| !p.temps.is_empty());
     for l in listed {
-        let (content, dirty, links) = per_dir.remove(&l.info.id).unwrap_or_default();
+        let (content, dirty, links) = per_dir.remove(&l.id).unwrap_or_default();
         let Some(stamp) = l.stamp else { continue };
         if dirty || l.unknown || !stamp.settled(input.started, input.racy_window) {
             continue;
@@ -345,8 +355,7 @@ fn assemble(input: &WalkInput, found: Vec<Found>) -> WalkOutput {
             etags: l.etags,
             snap_files: l.snap_files,
         };
-        out.memo
-            .insert(l.info.path.clone().into_os_string(), Arc::new(memo));
+        out.memo.insert(l.path.into_os_string(), Arc::new(memo));
     }
     out
 }
@@ -434,7 +443,7 @@ impl Shared<'_> {
         &self,
         info: &DirInfo,
         name: &OsStr,
-        parent: Option<&Arc<OwnedFd>>,
+        parent: Option<&Arc<OpenDir>>,
         local: &mut Local,
     ) {
         local.dirs.push(DirJob {

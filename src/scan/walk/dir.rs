@@ -3,15 +3,16 @@
 
 use std::ffi::{CStr, OsStr};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, Stat};
 
 use super::{
-    DirInfo, DirJob, Kind, Listed, Local, SLICE, Section, Shared, SliceJob, StoreStamps, listing,
+    DirInfo, DirJob, Kind, Listed, Local, OpenDir, SLICE, Section, Shared, SliceJob, StoreStamps,
+    listing,
 };
 use crate::blob_name::{self, BlobName};
 use crate::scan::TempFile;
@@ -61,16 +62,18 @@ impl Shared<'_> {
         } else {
             flags | OFlags::NOFOLLOW
         };
-        let dir = match rustix::fs::openat(base, rel, flags, Mode::empty()) {
-            Ok(d) => Arc::new(d),
+        let fd = match rustix::fs::openat(base, rel, flags, Mode::empty()) {
+            Ok(fd) => fd,
             Err(e) => return self.dir_error(&info, e, part, local),
         };
         if job.short_ends.is_none() {
-            info.short_ends = listing::dir_fills_to_end(dir.as_fd());
+            info.short_ends = listing::dir_fills_to_end(fd.as_fd());
         }
-        let info = Arc::new(info);
+        let dir = Arc::new(OpenDir { info, fd });
         let mut listed = Listed {
-            info: info.clone(),
+            id: dir.info.id,
+            // Filled in only for a listing the memo keeps.
+            path: PathBuf::new(),
             stamp,
             subdirs: Vec::new(),
             temps: Vec::new(),
@@ -79,28 +82,23 @@ impl Shared<'_> {
             etags: Vec::new(),
             snap_files: Vec::new(),
         };
-        self.list(&info, &dir, &mut listed, &mut part, local);
-        self.keep(local, &info, part);
+        self.list(&dir, &mut listed, &mut part, local);
+        self.keep(local, &dir.info, part);
         if listed.stamp.is_some() {
+            listed.path = dir.info.path.clone();
             local.found.listed.push(listed);
         }
     }
 
     /// Read the directory once: descend into subdirectories, queue regular files (and entries
     /// of unknown type) for stat slices, note what the memo must redo on reuse.
-    fn list(
-        &self,
-        info: &Arc<DirInfo>,
-        dir: &Arc<OwnedFd>,
-        listed: &mut Listed,
-        part: &mut Part,
-        local: &mut Local,
-    ) {
+    fn list(&self, dir: &Arc<OpenDir>, listed: &mut Listed, part: &mut Part, local: &mut Local) {
+        let info = &dir.info;
         let want = self.input.commits.get(info.repo).is_some();
         // Names are kept only for a listing the memo will hold.
         let remember = listed.stamp.is_some();
         let mut buf = [MaybeUninit::<u8>::uninit(); 16 * 1024];
-        let mut entries = listing::Entries::new(&**dir, &mut buf, info.short_ends);
+        let mut entries = listing::Entries::new(&dir.fd, &mut buf, info.short_ends);
         let mut batch = local.names();
         while let Some(entry) = entries.next() {
             let entry = match entry {
@@ -177,7 +175,6 @@ impl Shared<'_> {
             if batch.len() == SLICE {
                 let names = std::mem::replace(&mut batch, local.names());
                 let job = SliceJob {
-                    info: info.clone(),
                     dir: dir.clone(),
                     names,
                 };
@@ -188,7 +185,6 @@ impl Shared<'_> {
             local.recycle(batch);
         } else {
             let job = SliceJob {
-                info: info.clone(),
                 dir: dir.clone(),
                 names: batch,
             };
@@ -261,14 +257,14 @@ impl Shared<'_> {
     }
 
     pub(super) fn stat_slice(&self, job: SliceJob, local: &mut Local) {
-        let info = &job.info;
+        let info = &job.dir.info;
         let mut part = Part::default();
         for (name, kind) in job.names.iter() {
             if let Kind::SharedLink = kind {
                 self.listed_link(&job, name, &mut part, local);
                 continue;
             }
-            let st = match rustix::fs::statat(&*job.dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            let st = match rustix::fs::statat(&job.dir.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(st) => st,
                 Err(e) => {
                     let path = info.path.join(OsStr::from_bytes(name.to_bytes()));
@@ -409,8 +405,8 @@ impl Shared<'_> {
     /// kept for the memo when recording.
     fn listed_link(&self, job: &SliceJob, name: &CStr, part: &mut Part, local: &mut Local) {
         let os = OsStr::from_bytes(name.to_bytes());
-        let at = Some((job.dir.as_fd(), name));
-        if let Some(l) = self.shared_link(&job.info, at, os, part, local) {
+        let at = Some((job.dir.fd.as_fd(), name));
+        if let Some(l) = self.shared_link(&job.dir.info, at, os, part, local) {
             part.links.push(l);
         }
     }
@@ -439,7 +435,7 @@ impl Shared<'_> {
 /// `/home/<user>/.cache/huggingface/hub`). The walk made `path` by appending the name, so the
 /// name is what follows the last `/` (no component parsing).
 fn at<'a>(
-    parent: &'a Option<Arc<OwnedFd>>,
+    parent: &'a Option<Arc<OpenDir>>,
     root: &'a Root,
     path: &'a Path,
 ) -> (BorrowedFd<'a>, &'a Path) {
@@ -447,7 +443,7 @@ fn at<'a>(
     let name = bytes.rsplit(|&b| b == b'/').next().unwrap_or_default();
     match parent {
         Some(parent) if !name.is_empty() && name != b"." && name != b".." => {
-            (parent.as_fd(), Path::new(OsStr::from_bytes(name)))
+            (parent.fd.as_fd(), Path::new(OsStr::from_bytes(name)))
         }
         _ => root.at(path),
     }
