@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::repo::Trees;
+use super::str_list::StrList;
 use super::summary::{ContentSum, FileFacts};
 
 /// A stamp newer than this, relative to the scan's start, is not trusted by default.
@@ -65,7 +66,7 @@ pub struct MemoDir {
     /// Listed for a repo whose tree file asks for names: then the two lists below are filled.
     pub wanted: bool,
     /// Etags of the blobs in this `blobs/` directory.
-    pub etags: Vec<String>,
+    pub etags: StrList,
     /// Regular files of this `snapshots/` directory, relative to `snapshots/` (no-symlink mode).
     pub snap_files: Vec<String>,
 }
@@ -181,7 +182,7 @@ mod tests {
             shared_links: vec![],
             content: ContentSum::default(),
             wanted: false,
-            etags: vec![],
+            etags: StrList::default(),
             snap_files: vec![],
         }
     }

@@ -14,6 +14,7 @@ mod root;
 #[cfg(test)]
 mod root_tests;
 mod shared;
+mod str_list;
 mod summary;
 mod totals;
 mod walk;

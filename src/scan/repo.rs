@@ -16,6 +16,7 @@ use rustix::fs::{AtFlags, FileType};
 use super::locks::LockLookup;
 use super::memo::Stamp;
 use super::shared::{Root, read_regular};
+use super::str_list::StrList;
 use super::summary::{FileFacts, Part};
 use super::{ErrorTally, Reason, RepoStats, TempFile};
 use crate::blob_name::TempKind;
@@ -121,8 +122,8 @@ pub fn finish(
     }
 }
 
-fn sorted(v: &[String]) -> Vec<&str> {
-    let mut v: Vec<&str> = v.iter().map(String::as_str).collect();
+fn sorted(v: &StrList) -> Vec<&str> {
+    let mut v: Vec<&str> = v.iter().collect();
     v.sort_unstable();
     v
 }

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 
 use super::memo::LinkMemo;
+use super::str_list::StrList;
 use super::{ErrorTally, RepoStats, TempFile};
 
 /// The facts of one regular file that the totals need.
@@ -100,8 +101,8 @@ pub struct Part {
     pub revisions: u64,
     pub errors: ErrorTally,
     /// Blob names and no-symlink snapshot paths of the wanted commit, for tree progress.
-    pub want_blobs: Vec<String>,
-    pub want_paths: Vec<String>,
+    pub want_blobs: StrList,
+    pub want_paths: StrList,
     /// The shared-store links resolved, with what the memo keeps of them (when recording).
     pub links: Vec<LinkMemo>,
 }
@@ -113,8 +114,8 @@ impl Part {
         self.temps.extend(other.temps);
         self.revisions += other.revisions;
         self.errors.merge(other.errors);
-        self.want_blobs.extend(other.want_blobs);
-        self.want_paths.extend(other.want_paths);
+        self.want_blobs.append(other.want_blobs);
+        self.want_paths.append(other.want_paths);
         self.links.extend(other.links);
     }
 

@@ -26,6 +26,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use super::commits::Commits;
 use super::memo::{Dirs, LinkMemo, MemoDir, Stamp};
 use super::shared::{LinkBufs, RepoPaths, Root, RootPaths};
+use super::str_list::StrList;
 use super::summary::{ContentSum, Part};
 
 /// Names per stat slice: big enough to amortise the queue, small enough to share a directory.
@@ -189,7 +190,7 @@ struct Listed {
     /// Entries of unknown type: the listing cannot be remembered.
     unknown: bool,
     wanted: bool,
-    etags: Vec<String>,
+    etags: StrList,
     snap_files: Vec<String>,
 }
 

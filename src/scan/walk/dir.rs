@@ -19,6 +19,7 @@ use crate::scan::TempFile;
 use crate::scan::errors::Reason;
 use crate::scan::memo::{LinkMemo, MemoDir, Stamp, StoreFile};
 use crate::scan::shared::{Link, Root, shared_target};
+use crate::scan::str_list::StrList;
 use crate::scan::summary::{FileFacts, Part};
 
 impl Shared<'_> {
@@ -79,7 +80,7 @@ impl Shared<'_> {
             temps: Vec::new(),
             unknown: false,
             wanted: want,
-            etags: Vec::new(),
+            etags: StrList::default(),
             snap_files: Vec::new(),
         };
         self.list(&dir, &mut listed, &mut part, local);
@@ -160,9 +161,9 @@ impl Shared<'_> {
             }
             if want && info.section == Section::Blobs {
                 if let BlobName::Blob { etag } = class {
-                    part.want_blobs.push(etag.to_owned());
+                    part.want_blobs.push(etag);
                     if remember {
-                        listed.etags.push(etag.to_owned());
+                        listed.etags.push(etag);
                     }
                 }
             }
@@ -204,10 +205,10 @@ impl Shared<'_> {
         local: &mut Local,
     ) -> Arc<MemoDir> {
         part.content.merge(&m.content);
-        part.want_blobs.extend(m.etags.iter().cloned());
+        part.want_blobs.extend_from(&m.etags);
         if let Some(commit) = self.input.commits.get(info.repo) {
             let paths = m.snap_files.iter().filter_map(|f| in_commit(f, commit));
-            part.want_paths.extend(paths.map(str::to_owned));
+            part.want_paths.extend(paths);
         }
         if info.holds_revisions() {
             part.revisions += m.subdirs.len() as u64;
@@ -323,7 +324,7 @@ impl Shared<'_> {
                 .ok()
                 .and_then(|n| self.snap_rel(info, n));
             if let Some(p) = rel.as_deref().and_then(|r| in_commit(r, commit)) {
-                part.want_paths.push(p.to_owned());
+                part.want_paths.push(p);
             }
         }
         part.content.add(facts);
