@@ -2,8 +2,6 @@
 //! walker fills parts from `stat` results in any order, on any thread; adding them up (with
 //! hard-link and shared-store dedupe) gives the same totals whatever the order.
 
-use std::collections::HashSet;
-
 use super::memo::LinkMemo;
 use super::str_list::StrList;
 use super::{ErrorTally, RepoStats, TempFile};
@@ -125,11 +123,16 @@ impl Part {
             linked: Vec::new(),
             ..self.content.clone()
         };
-        let mut seen = HashSet::new();
-        for f in self.content.linked.iter().chain(&self.shared) {
-            if seen.insert((f.dev, f.ino)) {
-                sum.add_counted(f);
-            }
+        // Each inode once, by its first appearance: sorted by (dev, ino, position) rather than
+        // put in a hash set, which hashed and rehashed every link of a shared-store repo.
+        let files: Vec<&FileFacts> = self.content.linked.iter().chain(&self.shared).collect();
+        let mut order: Vec<(u64, u64, usize)> = (files.iter().enumerate())
+            .map(|(i, f)| (f.dev, f.ino, i))
+            .collect();
+        order.sort_unstable();
+        order.dedup_by_key(|&mut (dev, ino, _)| (dev, ino));
+        for (_, _, i) in order {
+            sum.add_counted(files[i]);
         }
         let mut stats = RepoStats {
             bytes: sum.bytes,
