@@ -55,11 +55,13 @@ pub fn locate(
     revision: Option<&str>,
     errors: &mut ErrorTally,
 ) -> Located {
-    let repo = root.join(folder);
-    let commit = tree_commit(at, folder, &repo, revision, errors);
-    let tree_file = commit
-        .as_ref()
-        .map(|c| repo.join("trees").join(format!("{c}.json")));
+    let commit = tree_commit(at, root, folder, revision, errors);
+    let tree_file = commit.as_ref().map(|c| {
+        let mut f = root.join(folder);
+        f.push("trees");
+        f.push(format!("{c}.json"));
+        f
+    });
     Located { commit, tree_file }
 }
 
@@ -81,23 +83,10 @@ pub fn finish(
     errors: &mut ErrorTally,
 ) -> RepoScan {
     let stats = part.stats();
-    let lstat = |rel: PathBuf| {
-        let (base, rel) = at.beneath(&rel);
-        rustix::fs::statat(base, &*rel, AtFlags::SYMLINK_NOFOLLOW).ok()
-    };
-    let (blobs, lock_dir) = (
-        Path::new(folder).join("blobs"),
-        Path::new(".locks").join(folder),
-    );
     let mut temps = std::mem::take(&mut part.temps);
-    temps.sort_by(|a, b| a.name.cmp(&b.name));
-    for t in &mut temps {
-        t.blob_exists = lstat(blobs.join(&t.etag)).is_some();
-        if let Some(locks) = locks.for_temp(t.mtime, t.blob_exists) {
-            let lock = lstat(lock_dir.join(format!("{}.lock", t.etag)))
-                .map(|st| FileFacts::from_stat(&st));
-            t.lock_held = lock.map(|f| locks.contains(f.dev, f.ino));
-        }
+    // Only a repo with temp files needs their paths (on medium, 105 files in 500 repos).
+    if !temps.is_empty() {
+        check_temps(at, folder, &mut temps, locks);
     }
     let progress = tree.map(|rev| {
         let mut temp_bytes: HashMap<String, u64> = HashMap::new();
@@ -122,6 +111,28 @@ pub fn finish(
     }
 }
 
+/// Sort R's temp files by name, and find out for each whether its blob is complete beside it
+/// and (when its verdict needs it) whether its lock in `.locks/<folder>/` is held.
+fn check_temps(at: &Root, folder: &str, temps: &mut [TempFile], locks: &LockLookup) {
+    let lstat = |rel: PathBuf| {
+        let (base, rel) = at.beneath(&rel);
+        rustix::fs::statat(base, &*rel, AtFlags::SYMLINK_NOFOLLOW).ok()
+    };
+    let (blobs, lock_dir) = (
+        Path::new(folder).join("blobs"),
+        Path::new(".locks").join(folder),
+    );
+    temps.sort_by(|a, b| a.name.cmp(&b.name));
+    for t in temps {
+        t.blob_exists = lstat(blobs.join(&t.etag)).is_some();
+        if let Some(locks) = locks.for_temp(t.mtime, t.blob_exists) {
+            let lock = lstat(lock_dir.join(format!("{}.lock", t.etag)))
+                .map(|st| FileFacts::from_stat(&st));
+            t.lock_held = lock.map(|f| locks.contains(f.dev, f.ino));
+        }
+    }
+}
+
 fn sorted(v: &StrList) -> Vec<&str> {
     let mut v: Vec<&str> = v.iter().collect();
     v.sort_unstable();
@@ -139,8 +150,8 @@ pub struct Loaded {
 /// revision resolves to a commit id that is safe to put in a file name.
 fn tree_commit(
     root: &Root,
+    root_path: &Path,
     folder: &str,
-    repo: &Path,
     revision: Option<&str>,
     errors: &mut ErrorTally,
 ) -> Option<String> {
@@ -158,7 +169,7 @@ fn tree_commit(
         let rel = Path::new(folder).join("refs").join(rev);
         let (base, rel) = root.beneath(&rel);
         read_ref(base, &rel)
-            .map_err(|e| errors.io(&repo.join("refs").join(rev), &e))
+            .map_err(|e| errors.io(&root_path.join(folder).join("refs").join(rev), &e))
             .ok()?
             .trim()
             .to_owned()
