@@ -164,7 +164,10 @@ pub fn parse_tree(json: &str) -> Result<Vec<TreeEntry>, TreeError> {
         Some(other) => return Err(TreeError::UnknownFormat(other)),
     }
     let files = arrange(files.ok_or(TreeError::MissingTopLevel("files"))?);
-    if let Some((path, field)) = files.iter().find_map(|p| Some((p.entry.path(), p.missing?))) {
+    if let Some((path, field)) = files
+        .iter()
+        .find_map(|p| Some((p.entry.path(), p.missing?)))
+    {
         return Err(TreeError::MissingField {
             path: path.to_owned(),
             field,
