@@ -77,13 +77,34 @@ impl ContentSum {
     }
 
     pub fn merge(&mut self, other: &ContentSum) {
+        self.add_sums(other);
+        self.linked.extend_from_slice(&other.linked);
+    }
+
+    /// [`merge`](Self::merge), taking `other`'s list.
+    fn absorb(&mut self, other: ContentSum) {
+        self.add_sums(&other);
+        append(&mut self.linked, other.linked);
+    }
+
+    fn add_sums(&mut self, other: &ContentSum) {
         self.files += other.files;
         self.bytes += other.bytes;
         self.allocated += other.allocated;
         if let Some(m) = other.last_modified {
             self.last_modified = Some(self.last_modified.map_or(m, |x| x.max(m)));
         }
-        self.linked.extend_from_slice(&other.linked);
+    }
+}
+
+/// `a` then `b`, taking `b`'s buffer when `a` is empty: each slice's part is merged into its
+/// repo's, the first into an empty one, and most lists are empty or short, so copying them into
+/// fresh buffers was most of the merging.
+fn append<T>(a: &mut Vec<T>, mut b: Vec<T>) {
+    if a.is_empty() {
+        *a = b;
+    } else {
+        a.append(&mut b);
     }
 }
 
@@ -107,14 +128,14 @@ pub struct Part {
 
 impl Part {
     pub fn merge(&mut self, other: Part) {
-        self.content.merge(&other.content);
-        self.shared.extend(other.shared);
-        self.temps.extend(other.temps);
+        self.content.absorb(other.content);
+        append(&mut self.shared, other.shared);
+        append(&mut self.temps, other.temps);
         self.revisions += other.revisions;
         self.errors.merge(other.errors);
         self.want_blobs.append(other.want_blobs);
         self.want_paths.append(other.want_paths);
-        self.links.extend(other.links);
+        append(&mut self.links, other.links);
     }
 
     /// The repo's metric-contract numbers: plain sums, then each linked or shared inode once.
