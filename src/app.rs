@@ -1,7 +1,7 @@
 //! The binary's commands wired together: resolve settings, then serve or run a one-shot
 //! command. Returns an exit code; `main` only maps errors to codes.
 
-use std::io::{BufWriter, ErrorKind, Write};
+use std::io::{BufWriter, ErrorKind, IsTerminal, Write};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -65,9 +65,17 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Some(Command::Scan { json }) => {
             let snap = oneshot(&s);
+            // Indented for a person at a terminal; one line for a script, which gets its
+            // numbers sooner (the indentation was a third of writing 500 repos).
+            let pretty = std::io::stdout().is_terminal();
             to_stdout(|out| {
                 if *json {
-                    serde_json::to_writer_pretty(&mut *out, &report::json(&snap))?;
+                    let doc = report::json(&snap);
+                    if pretty {
+                        serde_json::to_writer_pretty(&mut *out, &doc)?;
+                    } else {
+                        serde_json::to_writer(&mut *out, &doc)?;
+                    }
                     writeln!(out)
                 } else {
                     out.write_all(report::table(&snap).as_bytes())

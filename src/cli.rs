@@ -76,7 +76,7 @@ impl Cli {
 pub enum Command {
     /// Scan once and print a report (a table like `hf cache ls`, or JSON), then exit.
     Scan {
-        /// Print JSON for scripts instead of a table.
+        /// Print JSON for scripts instead of a table (indented on a terminal, one line otherwise).
         #[arg(long)]
         json: bool,
     },

@@ -1,5 +1,5 @@
 //! Command-line behaviour: help, configuration errors (exit 2), runtime errors (exit 1),
-//! check-config, textfile and output into a closed pipe.
+//! check-config, textfile, `scan --json` on a pipe and on a terminal, and output into a closed pipe.
 
 mod common;
 
@@ -100,6 +100,49 @@ fn textfile_writes_prometheus_text() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names.len(), 2, "{names:?}"); // hub/ and hf.prom
+}
+
+/// JSON for a script is one line; a person at a terminal gets it indented.
+#[test]
+fn scan_json_is_one_line_into_a_pipe_and_indented_on_a_terminal() {
+    let c = Cache::new();
+    c.repo("models--org--t").blob(&h(1), 321);
+    let root = c.root.to_str().unwrap();
+    let args = ["scan", "--json", "--cache.dir", root];
+    let piped = run(&args);
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    let text = String::from_utf8(piped.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(repo(&doc, "org/t")["bytes"], 321);
+
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let terminal = std::fs::OpenOptions::new()
+        .write(true)
+        .open(name.to_str().unwrap())
+        .unwrap();
+    let status = std::process::Command::new(BIN)
+        .args(args)
+        .stdout(terminal)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // What the terminal shows: lines end in CR LF there.
+    let mut shown = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&shown).ends_with("}\r\n") {
+        let n = rustix::io::read(&master, &mut buf).unwrap();
+        shown.extend_from_slice(&buf[..n]);
+    }
+    let shown = String::from_utf8(shown).unwrap().replace("\r\n", "\n");
+    assert!(shown.lines().count() > 10, "{shown}");
+    assert!(shown.contains("\n  \"caches\": ["), "{shown}");
+    let doc: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(repo(&doc, "org/t")["bytes"], 321);
 }
 
 /// `scan | head` and the like: stdout is a pipe whose reader has gone. The command stops
