@@ -144,16 +144,14 @@ impl Part {
             linked: Vec::new(),
             ..self.content.clone()
         };
-        // Each inode once, by its first appearance: sorted by (dev, ino, position) rather than
-        // put in a hash set, which hashed and rehashed every link of a shared-store repo.
-        let files: Vec<&FileFacts> = self.content.linked.iter().chain(&self.shared).collect();
-        let mut order: Vec<(u64, u64, usize)> = (files.iter().enumerate())
-            .map(|(i, f)| (f.dev, f.ino, i))
-            .collect();
-        order.sort_unstable();
-        order.dedup_by_key(|&mut (dev, ino, _)| (dev, ino));
-        for (_, _, i) in order {
-            sum.add_counted(files[i]);
+        // Each inode once, by its first appearance (a stable sort keeps it first among its
+        // equals), rather than through a hash set, which hashed and rehashed every link of a
+        // shared-store repo.
+        let mut files: Vec<&FileFacts> = self.content.linked.iter().chain(&self.shared).collect();
+        files.sort_by_key(|f| (f.dev, f.ino));
+        files.dedup_by_key(|f| (f.dev, f.ino));
+        for f in files {
+            sum.add_counted(f);
         }
         let mut stats = RepoStats {
             bytes: sum.bytes,
