@@ -46,18 +46,19 @@ impl Cli {
         T: Into<OsString> + Clone,
     {
         let mut cmd = Self::command_with_flags();
-        let matches = cmd.try_get_matches_from_mut(args)?;
+        let mut matches = cmd.try_get_matches_from_mut(args)?;
         let mut cli = Self::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))?;
-        if let Some((_, sub)) = matches.subcommand() {
+        if let Some((_, mut given)) = matches.remove_subcommand() {
             // Only what the command line gave after the subcommand: its copy of each flag also
             // reads the environment, which must not undo a flag given before the subcommand.
-            let mut given = sub.clone();
-            let ids: Vec<String> = given.ids().map(|id| id.as_str().to_owned()).collect();
-            for id in ids {
-                if given.value_source(&id) != Some(ValueSource::CommandLine) {
-                    // Fails only for an id the matches do not know, and these come from them.
-                    let _ = given.try_clear_id(&id);
-                }
+            let defaulted: Vec<clap::Id> = given
+                .ids()
+                .filter(|id| given.value_source(id.as_str()) != Some(ValueSource::CommandLine))
+                .cloned()
+                .collect();
+            for id in defaulted {
+                // Fails only for an id the matches do not know, and these come from them.
+                let _ = given.try_clear_id(id.as_str());
             }
             cli.flags
                 .update_from_arg_matches(&given)
