@@ -9,7 +9,8 @@
 # one thread (raw getdents64 + fstatat) and on two (split inside directories): the floor for this design on this
 # machine, doing none of the exporter's other work. The exporter runs twice: as `cargo build --release` links it
 # (dynamic) and as scripts/build-static.sh links it for the Docker image (static PIE: no shared libraries to load
-# at start-up). Results land in bench/.results/<preset>/; bench/report.py then rewrites the cache-scan part of
+# at start-up); seq_walk runs linked both ways too, so the static exporter is also compared like with like (on a
+# small cache, start-up is most of the time and linking decides much of it). Results land in bench/.results/<preset>/; bench/report.py then rewrites the cache-scan part of
 # docs/benchmarks.md from every preset that has results.
 #
 # The huge preset (~1M files) only checks that a full scan completes, with bounded RSS and correct numbers: it is
@@ -29,6 +30,7 @@ DISKUS=$REPO/bench/.tools/bin/diskus
 BIN=$REPO/target/release/hf-cache-exporter
 STATIC=$REPO/target/static/hf-cache-exporter
 SEQ=$REPO/target/release/examples/seq_walk
+SEQ_STATIC=$REPO/target/static/seq_walk
 PAR=$REPO/target/release/examples/par_walk
 presets=("$@")
 [[ ${#presets[@]} -gt 0 ]] || presets=(medium large)
@@ -44,6 +46,11 @@ say "cargo build --release --locked (exporter + examples/seq_walk, examples/par_
 cargo build --release --locked --bin hf-cache-exporter --example seq_walk --example par_walk
 say "scripts/build-static.sh (the static PIE the Docker image ships)"
 bash scripts/build-static.sh "$STATIC" >/dev/null
+say "seq_walk linked the same way (explicit --target, as scripts/build-static.sh does)"
+host=$(rustc -vV | sed -n 's/^host: //p')
+RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
+    cargo build --release --locked --target "$host" --example seq_walk
+install -D -m 0755 "${CARGO_TARGET_DIR:-target}/$host/release/examples/seq_walk" "$SEQ_STATIC"
 
 # generate PRESET DIR: (re)generate unless DIR holds a cache from this seed and this generator source.
 generate() {
@@ -96,12 +103,13 @@ for preset in "${presets[@]}"; do
 
     mapfile -t folders < <(cd "$hub" && LC_ALL=C compgen -G '*--*' | LC_ALL=C sort)
     # The reference walkers must add up what seq_walk does, or their times mean nothing.
+    cmp -s <("$SEQ" "$hub") <("$SEQ_STATIC" "$hub") || die "$preset: the static seq_walk's totals differ"
     for threads in 1 2; do
         cmp -s <("$SEQ" "$hub") <("$PAR" "$threads" "$hub") ||
             die "$preset: par_walk $threads's per-repo totals differ from seq_walk's"
     done
     # The huge preset times only the first three.
-    names=(exporter seq_walk py_walk scan_cache_dir du_sb diskus exporter_static raw_walk par_walk)
+    names=(exporter seq_walk py_walk scan_cache_dir du_sb diskus exporter_static seq_walk_static raw_walk par_walk)
     cmds=(
         "$BIN scan --json --cache.dir $hub"
         "$SEQ $hub"
@@ -110,6 +118,7 @@ for preset in "${presets[@]}"; do
         "du -sb ${folders[*]/#/$hub/}"
         "$DISKUS $hub"
         "$STATIC scan --json --cache.dir $hub"
+        "$SEQ_STATIC $hub"
         "$PAR 1 $hub"
         "$PAR 2 $hub"
     )
