@@ -10,8 +10,9 @@
 # machine, doing none of the exporter's other work. The exporter runs twice: as `cargo build --release` links it
 # (dynamic) and as scripts/build-static.sh links it for the Docker image (static PIE: no shared libraries to load
 # at start-up); seq_walk runs linked both ways too, so the static exporter is also compared like with like (on a
-# small cache, start-up is most of the time and linking decides much of it). Results land in bench/.results/<preset>/; bench/report.py then rewrites the cache-scan part of
-# docs/benchmarks.md from every preset that has results.
+# small cache, start-up is most of the time and linking decides much of it). Results land in
+# bench/.results/<preset>/; bench/report.py then rewrites the cache-scan part of docs/benchmarks.md from every
+# preset that has results.
 #
 # The huge preset (~1M files) only checks that a full scan completes, with bounded RSS and correct numbers: it is
 # generated, verified and timed once per contender that finishes in reasonable time, without hyperfine.
