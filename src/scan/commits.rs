@@ -13,7 +13,10 @@ pub struct Commits {
     slots: Vec<OnceLock<Option<String>>>,
     /// Slots published so far: `slots[..done]` are set (or given up on).
     done: AtomicUsize,
-    lock: Mutex<()>,
+    /// Readers blocked in [`get`](Self::get). Publishing wakes them only when there are some:
+    /// a wake-up is a system call even with nobody waiting, and the resolver publishes every
+    /// repo (500 on a medium cache) while walkers almost never wait.
+    waiting: Mutex<usize>,
     more: Condvar,
 }
 
@@ -23,7 +26,7 @@ impl Commits {
         Self {
             slots: (0..n).map(|_| OnceLock::new()).collect(),
             done: AtomicUsize::new(0),
-            lock: Mutex::new(()),
+            waiting: Mutex::new(0),
             more: Condvar::new(),
         }
     }
@@ -58,18 +61,23 @@ impl Commits {
     }
 
     fn advance(&self, to: usize) {
-        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
         self.done.fetch_max(to, Ordering::Release);
-        self.more.notify_all();
+        // Under the lock, so a reader either saw `done` advance or is counted here already.
+        if *waiting > 0 {
+            self.more.notify_all();
+        }
     }
 
     /// Repo `i`'s commit, waiting until it is published.
     pub fn get(&self, i: usize) -> Option<&str> {
         if self.done.load(Ordering::Acquire) <= i {
-            let mut g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+            let mut g = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+            *g += 1;
             while self.done.load(Ordering::Acquire) <= i {
                 g = self.more.wait(g).unwrap_or_else(|p| p.into_inner());
             }
+            *g -= 1;
         }
         self.slots[i].get().and_then(|c| c.as_deref())
     }
@@ -87,6 +95,8 @@ impl Drop for CloseOnDrop<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, mpsc};
+    use std::time::Duration;
 
     #[test]
     fn known_commits_are_answered_at_once() {
@@ -95,37 +105,74 @@ mod tests {
         assert_eq!(c.get(1), None);
     }
 
+    /// Readers on their own threads, each sending what it got; a reader that is never woken
+    /// fails the test after `TIMEOUT` instead of hanging it.
+    fn readers(c: &Arc<Commits>, slots: &[usize]) -> Vec<mpsc::Receiver<Option<String>>> {
+        slots
+            .iter()
+            .map(|&i| {
+                let (tx, rx) = mpsc::channel();
+                let c = Arc::clone(c);
+                std::thread::spawn(move || tx.send(c.get(i).map(str::to_owned)));
+                rx
+            })
+            .collect()
+    }
+
+    const TIMEOUT: Duration = Duration::from_secs(10);
+
     #[test]
     fn a_reader_waits_for_the_publisher_and_sees_what_it_published() {
-        let c = Commits::pending(3);
-        std::thread::scope(|s| {
-            let reader = s.spawn(|| (c.get(2).map(str::to_owned), c.get(0).map(str::to_owned)));
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            assert!(
-                !reader.is_finished(),
-                "returned before repo 2 was published"
-            );
-            c.publish(0, Some("c0".into()));
-            c.publish(1, None);
-            c.publish(2, Some("c2".into()));
-            let got = reader.join().unwrap();
-            assert_eq!(got, (Some("c2".into()), Some("c0".into())));
-        });
+        let c = Arc::new(Commits::pending(3));
+        let got = readers(&c, &[2, 0]);
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            got[0].try_recv().is_err(),
+            "returned before repo 2 was published"
+        );
+        c.publish(0, Some("c0".into()));
+        c.publish(1, None);
+        c.publish(2, Some("c2".into()));
+        let got: Vec<_> = got.iter().map(|r| r.recv_timeout(TIMEOUT)).collect();
+        assert_eq!(got, [Ok(Some("c2".into())), Ok(Some("c0".into()))]);
+    }
+
+    #[test]
+    fn readers_waiting_for_different_repos_are_each_woken() {
+        let c = Arc::new(Commits::pending(4));
+        c.publish(0, Some("c0".into()));
+        let got = readers(&c, &[3, 1, 2]);
+        std::thread::sleep(Duration::from_millis(20));
+        c.publish(1, Some("c1".into()));
+        assert_eq!(got[1].recv_timeout(TIMEOUT), Ok(Some("c1".into())));
+        // The others still wait; one more publish each wakes them in turn.
+        std::thread::sleep(Duration::from_millis(20));
+        c.publish(2, None);
+        assert_eq!(got[2].recv_timeout(TIMEOUT), Ok(None));
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            got[0].try_recv().is_err(),
+            "returned before repo 3 was published"
+        );
+        c.publish(3, Some("c3".into()));
+        assert_eq!(got[0].recv_timeout(TIMEOUT), Ok(Some("c3".into())));
     }
 
     #[test]
     fn a_publisher_that_panics_releases_waiting_readers() {
-        let c = Commits::pending(2);
-        std::thread::scope(|s| {
-            let reader = s.spawn(|| c.get(1).map(str::to_owned));
-            let publisher = s.spawn(|| {
+        let c = Arc::new(Commits::pending(2));
+        let got = readers(&c, &[1]);
+        std::thread::sleep(Duration::from_millis(20));
+        let publisher = {
+            let c = Arc::clone(&c);
+            std::thread::spawn(move || {
                 let _close = CloseOnDrop(&c);
                 c.publish(0, Some("c0".into()));
                 panic!("resolver bug");
-            });
-            assert!(publisher.join().is_err());
-            assert_eq!(reader.join().unwrap(), None);
-        });
+            })
+        };
+        assert!(publisher.join().is_err());
+        assert_eq!(got[0].recv_timeout(TIMEOUT), Ok(None));
         assert_eq!(c.get(0), Some("c0"));
     }
 }
